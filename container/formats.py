@@ -1,0 +1,167 @@
+"""Request bodies -> texts, and predictions -> response bodies, for every content type.
+
+Requests (Content-Type, parameters such as `; charset=utf-8` accepted):
+- application/json: BlazingText's `{"instances": ["text", ...], "configuration": {"k": 2}}`,
+  or a bare string, or a list of strings
+- application/jsonlines: one `{"source": "text", "k": 2}` (or a bare JSON string) a line
+- text/csv: one text a record (an unquoted comma stays part of the text)
+- text/plain: one text a line
+
+Responses keep BlazingText's shape, one record per text, in order:
+`{"label": ["__label__positive"], "prob": [0.97]}`; as a JSON list, as JSON lines,
+or as CSV rows `label,prob[,label,prob...]`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from sagemaker_inference.errors import GenericInferenceToolkitError
+
+from container import content_types
+from model.datasets import LABEL_PREFIX
+from model.predictor import Prediction
+
+
+@dataclass
+class InferenceRequest:
+    """What the default input_fn gives predict_fn: the texts, and how many labels each wants."""
+
+    texts: list[str]
+    ks: list[int]
+
+
+def bad_request(message: str) -> GenericInferenceToolkitError:
+    return GenericInferenceToolkitError(400, message)
+
+
+def parse_custom_attributes(header: str | None) -> dict[str, str]:
+    """`X-Amzn-SageMaker-Custom-Attributes: k=2; threshold=0.9` -> {"k": "2", "threshold": "0.9"}.
+
+    Items without `=` are ignored: the header is free-form and other tools use it too.
+    """
+    attributes = {}
+    for item in (header or "").replace(",", ";").split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[key.strip().lower()] = value.strip()
+    return attributes
+
+
+def parse_k(value: object, where: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request(f"{where} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def decode(body: bytes, content_type: str | None, default_k: int = 1) -> InferenceRequest:
+    """Parse a request body; raise a 400/415 GenericInferenceToolkitError saying what is wrong."""
+    mime, params = content_types.parse(content_type)
+    if mime not in content_types.REQUEST_TYPES:
+        raise GenericInferenceToolkitError(
+            415, f"Content-Type {content_type or '(none)'!r} is not supported; "
+                 f"use one of {', '.join(content_types.REQUEST_TYPES)}")
+    text = _text(body, params.get("charset", "utf-8"))
+    if mime == content_types.JSON:
+        texts, ks = _json(text, default_k)
+    elif mime == content_types.JSONLINES:
+        texts, ks = _jsonlines(text, default_k)
+    else:
+        texts = _csv(text) if mime == content_types.CSV else _lines(text)
+        ks = [default_k] * len(texts)
+    if not texts:
+        raise bad_request("the request holds no texts")
+    return InferenceRequest(texts, ks)
+
+
+def _text(body: bytes, charset: str) -> str:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise GenericInferenceToolkitError(415, f"charset {charset!r} is not supported; use utf-8") from None
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError as error:
+        raise bad_request(f"the body is not valid {charset} text (byte {error.start})") from None
+
+
+def _json(text: str, default_k: int) -> tuple[list[str], list[int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise bad_request(f"invalid JSON: {error}") from None
+    k = default_k
+    if isinstance(data, dict):
+        if "instances" not in data:
+            raise bad_request('a JSON object must have "instances": ["text", ...]')
+        configuration = data.get("configuration") or {}
+        if not isinstance(configuration, dict):
+            raise bad_request('"configuration" must be an object such as {"k": 2}')
+        if "k" in configuration:
+            k = parse_k(configuration["k"], "configuration.k")
+        data = data["instances"]
+    if isinstance(data, str):
+        data = [data]
+    if not isinstance(data, list):
+        raise bad_request('expected "instances" to be a list of strings')
+    for index, item in enumerate(data):
+        if not isinstance(item, str):
+            raise bad_request(f"instances[{index}] is not a string: {json.dumps(item)[:80]}")
+    return data, [k] * len(data)
+
+
+def _jsonlines(text: str, default_k: int) -> tuple[list[str], list[int]]:
+    texts, ks = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise bad_request(f"line {number}: invalid JSON: {error}") from None
+        if isinstance(record, str):
+            record = {"source": record}
+        if not isinstance(record, dict) or not isinstance(record.get("source"), str):
+            raise bad_request(f'line {number}: expected {{"source": "text"}}, got {line[:80]}')
+        texts.append(record["source"])
+        ks.append(parse_k(record["k"], f"line {number}: k") if "k" in record else default_k)
+    return texts, ks
+
+
+def _csv(text: str) -> list[str]:
+    try:
+        return [",".join(row) for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as error:
+        raise bad_request(f"invalid CSV: {error}") from None
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line, it does not start a new one
+    return [line.rstrip("\r") for line in lines]
+
+
+def record(prediction: Prediction) -> dict:
+    """One text's answer in BlazingText's shape."""
+    return {"label": [LABEL_PREFIX + label for label in prediction.labels],
+            "prob": [round(p, 6) for p in prediction.probs]}
+
+
+def encode(records: list[dict], accept: str) -> bytes:
+    """Serialize response records as `accept` (one of content_types.RESPONSE_TYPES)."""
+    if accept == content_types.JSON:
+        return json.dumps(records).encode()
+    if accept == content_types.JSONLINES:
+        return "".join(json.dumps(r) + "\n" for r in records).encode()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for r in records:
+        writer.writerow([value for pair in zip(r["label"], r["prob"]) for value in pair])
+    return out.getvalue().encode()

@@ -1,0 +1,119 @@
+"""Serving as four replaceable functions, the pattern of AWS's sagemaker-inference toolkit.
+
+    model_fn(model_dir)                -> model
+    input_fn(request_body, content_type) -> data
+    predict_fn(data, model)            -> prediction
+    output_fn(prediction, accept)      -> response body, or (body, content_type)
+
+Any of them defined in the user's `/opt/ml/model/code/inference.py` (or the file
+named by `SAGEMAKER_PROGRAM`) replaces ours; the others stay ours. A function
+that has a parameter named `context` also gets the `RequestContext`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from sagemaker_inference.errors import GenericInferenceToolkitError
+
+from container import content_types, formats
+from container.environment import ConfigurationError, ServingSettings
+from model import predictor
+from model.predictor import Prediction, Predictor
+
+log = logging.getLogger(__name__)
+FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+
+
+@dataclass
+class RequestContext:
+    """Per-request facts besides the body: SageMaker's custom attributes header, parsed."""
+
+    custom_attributes: dict[str, str] = field(default_factory=dict)
+
+
+def default_model_fn(model_dir: str) -> Predictor:
+    return predictor.load(model_dir)
+
+
+def default_input_fn(request_body: bytes, content_type: str, context: RequestContext | None = None
+                     ) -> formats.InferenceRequest:
+    attributes = context.custom_attributes if context else {}
+    k = formats.parse_k(attributes["k"], "custom attribute k") if "k" in attributes else 1
+    return formats.decode(request_body, content_type, default_k=k)
+
+
+def default_predict_fn(data: formats.InferenceRequest, model: Predictor,
+                       context: RequestContext | None = None) -> list[Prediction]:
+    # One batched call with the largest k asked for, then each text cut to its own k.
+    predictions = model.predict(data.texts, k=max(data.ks))
+    return [Prediction(p.labels[:k], p.probs[:k]) for p, k in zip(predictions, data.ks)]
+
+
+def default_output_fn(prediction: list[Prediction], accept: str,
+                      context: RequestContext | None = None) -> tuple[bytes, str]:
+    return formats.encode([formats.record(p) for p in prediction], accept), accept
+
+
+class Handler:
+    """The model, loaded once, and the four functions that answer an invocation."""
+
+    def __init__(self, settings: ServingSettings):
+        self.settings = settings
+        user = _user_module(settings)
+        chosen = {name: getattr(user, name, None) or globals()[f"default_{name}"] for name in FUNCTIONS}
+        self.user_functions = [name for name in FUNCTIONS if user is not None and hasattr(user, name)]
+        self.model_fn, self.input_fn, self.predict_fn, self.output_fn = (chosen[name] for name in FUNCTIONS)
+        self.model = self.model_fn(str(settings.model_dir))
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None,
+               context: RequestContext) -> tuple[bytes, str]:
+        """Run input_fn, predict_fn, output_fn; errors meant for the client are GenericInferenceToolkitError."""
+        request_type, _ = content_types.parse(content_type)
+        response_type = self._response_type(request_type, accept)
+        data = _call(self.input_fn, context, body, content_type or "")
+        prediction = _call(self.predict_fn, context, data, self.model)
+        result = _call(self.output_fn, context, prediction, response_type)
+        body_out, out_type = result if isinstance(result, tuple) else (result, response_type)
+        return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
+
+    def _response_type(self, request_type: str, accept: str | None) -> str:
+        default = self.settings.default_accept or content_types.default_response_type(request_type)
+        if self.output_fn is not default_output_fn:
+            return accept or default  # the user's output_fn decides what it can write
+        chosen = content_types.negotiate(accept, default)
+        if chosen is None:
+            raise GenericInferenceToolkitError(
+                406, f"Accept {accept!r} cannot be served; use one of {', '.join(content_types.RESPONSE_TYPES)}")
+        return chosen
+
+
+def _call(function: Callable, context: RequestContext, *args):
+    if "context" in inspect.signature(function).parameters:
+        return function(*args, context=context)
+    return function(*args)
+
+
+def _user_module(settings: ServingSettings) -> ModuleType | None:
+    """Import the user's inference code from the model's `code/` folder, if there is any."""
+    path = settings.code_dir / settings.program
+    if path.suffix != ".py":
+        path = path.with_suffix(".py")
+    if not path.exists():
+        if settings.program_set:
+            raise ConfigurationError(f"SAGEMAKER_PROGRAM={settings.program!r} but {path} does not exist")
+        return None
+    sys.path.insert(0, str(settings.code_dir))  # so the user's module can import its neighbours
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    log.info("user code %s defines %s", path, [n for n in FUNCTIONS if hasattr(module, n)] or "none of "
+             + ", ".join(FUNCTIONS))
+    return module

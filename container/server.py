@@ -1,0 +1,147 @@
+"""The HTTP side of `serve`: Flask routes behind gunicorn, on SageMaker's port.
+
+Request path: gunicorn -> `create_app` routes -> `Handler.invoke` (input_fn,
+predict_fn, output_fn) -> the predictor loaded once in the master process,
+before the workers fork, so they share it and /ping can only answer once it is
+there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, request
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+from sagemaker_inference.errors import BaseInferenceToolkitError
+from werkzeug.exceptions import HTTPException
+
+from container import content_types
+from container.environment import ConfigurationError, ServingSettings
+from container.formats import parse_custom_attributes
+from container.handler import Handler, RequestContext
+
+log = logging.getLogger("container.server")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def json_error(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype=content_types.JSON)
+
+
+def create_app(handler: Handler) -> Flask:
+    """The WSGI app answering /ping, /invocations and /execution-parameters."""
+    settings = handler.settings
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+
+    @app.get("/ping")
+    def ping() -> Response:
+        # The handler exists only once its model has loaded, so reaching here means healthy.
+        return Response(status=200)
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        context = RequestContext(parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)))
+        body, content_type = handler.invoke(request.get_data(cache=False), request.headers.get("Content-Type"),
+                                            request.headers.get("Accept"), context)
+        return Response(body, status=200, content_type=content_type)
+
+    @app.get("/execution-parameters")
+    def execution_parameters() -> Response:
+        return Response(json.dumps({
+            "MaxConcurrentTransforms": settings.max_concurrent_transforms,
+            "BatchStrategy": settings.batch_strategy,
+            "MaxPayloadInMB": settings.max_payload_bytes // (1024 * 1024),
+        }), mimetype=content_types.JSON)
+
+    @app.errorhandler(BaseInferenceToolkitError)
+    def client_error(error: BaseInferenceToolkitError) -> Response:
+        return json_error(error.status_code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        if error.code == 413:
+            return json_error(413, f"the body exceeds {settings.max_payload_bytes:,} bytes "
+                                   f"({settings.max_payload_bytes // (1024 * 1024)} MB); split the request")
+        return json_error(error.code or 500, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def server_error(error: Exception) -> Response:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("invocation failed (ref %s)", reference)
+        return json_error(500, f"internal error ({type(error).__name__}: {error}); ref {reference} in the logs")
+
+    return app
+
+
+class QuietPingLogger(Logger):
+    """gunicorn's access log without a line for every healthy /ping (SageMaker pings constantly)."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if environ.get("PATH_INFO") == "/ping" and str(getattr(resp, "status", "")).startswith("200"):
+            return
+        super().access(resp, req, environ, request_time)
+
+
+class Server(BaseApplication):
+    """gunicorn configured from ServingSettings, serving an already loaded app."""
+
+    def __init__(self, app: Flask, settings: ServingSettings):
+        self.app, self.settings = app, settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        for name, value in {
+            "bind": f"{s.host}:{s.port}",
+            "workers": s.workers,
+            # Threads keep keep-alive connections cheap and let a slow request not
+            # block the worker's heartbeat, so long batches are not killed at `timeout`.
+            "worker_class": "gthread",
+            "threads": s.threads,
+            "timeout": s.timeout,
+            "graceful_timeout": 20,  # SageMaker sends SIGKILL 30 s after SIGTERM
+            "keepalive": 75,
+            "backlog": 2048,
+            "worker_connections": 2000,
+            "loglevel": s.log_level.lower(),
+            "accesslog": "-",
+            "errorlog": "-",
+            "logger_class": QuietPingLogger,
+            "worker_tmp_dir": "/dev/shm",
+            "control_socket_disable": True,  # would need a writable $HOME; nothing here uses it
+            "limit_request_field_size": 16384,
+        }.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Flask:
+        return self.app
+
+
+def main() -> int:
+    """`serve`: load the model, then serve it until SIGTERM."""
+    try:
+        settings = ServingSettings.from_env()
+    except ConfigurationError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    try:
+        handler = Handler(settings)
+    except Exception as error:  # the reason must reach the log, SageMaker shows nothing else
+        log.exception("cannot load the model from %s", settings.model_dir)
+        print(f"serve: cannot load the model from {settings.model_dir}: {error}", file=sys.stderr)
+        return 1
+    manifest = getattr(handler.model, "manifest", {})
+    log.info("model %s (%s) loaded from %s in %.2f s; user functions: %s",
+             manifest.get("model_version", "-"), manifest.get("algorithm", "custom"), settings.model_dir,
+             time.monotonic() - started, handler.user_functions or "none")
+    Server(create_app(handler), settings).run()
+    return 0

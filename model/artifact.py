@@ -1,0 +1,54 @@
+"""The model artifact's manifest: what serving needs to know about a trained model.
+
+`/opt/ml/model` holds the algorithm's own files (fastText's `model.bin`, or the
+LSTM's weights) plus `manifest.json`, which names the algorithm, the labels, the
+text preprocessing, and records how the model was made (hyperparameters, data,
+metrics). A folder with only a `model.bin`, as SageMaker's BlazingText leaves
+it, is served too (see `model.predictor.load`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def write_manifest(model_dir: Path, **fields: Any) -> dict:
+    """Write manifest.json with `fields` plus the format version, creation time and a
+    model version derived from the model files' bytes."""
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_version": model_version(model_dir),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **fields,
+    }
+    (model_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def read_manifest(model_dir: Path) -> dict | None:
+    path = model_dir / MANIFEST
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: manifest format {manifest.get('format_version')} is not "
+                         f"the {FORMAT_VERSION} this server reads")
+    return manifest
+
+
+def model_version(model_dir: Path) -> str:
+    """A short hash of the model's files: the same bytes give the same version."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest.update(path.relative_to(model_dir).as_posix().encode())
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]

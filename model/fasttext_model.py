@@ -1,0 +1,179 @@
+"""fastText supervised classification, compatible with SageMaker's BlazingText.
+
+Same hyperparameter names and defaults as BlazingText's supervised mode, and the
+same artifact: a `model.bin` that fastText (CLI or Python) loads, and that we
+load from BlazingText. Our extras: subword character n-grams, quantization
+(on by default: BlazingText's 2M hash buckets make an ~800 MB model.bin, the
+quantized one is a few MB), and a seed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import fasttext
+
+from model.context import TrainingContext
+from model.datasets import LABEL_PREFIX, Example, write_blazingtext
+from model.hyperparameters import Param, Spec
+from model.predictor import BLAZINGTEXT_MODEL_FILE, Prediction
+from model.preprocessing import PREPROCESSING, clean_text, preprocessor
+
+SPEC = Spec(
+    Param("mode", str, "supervised", "BlazingText mode; only supervised classification here",
+          choices=("supervised",)),
+    Param("epochs", int, 5, "passes over the training data", 1, 1000),
+    Param("learning_rate", float, 0.05, "initial learning rate, decays linearly to 0", 1e-6, 10),
+    Param("min_count", int, 5, "words seen fewer times are dropped", 1, 1_000_000),
+    Param("vector_dim", int, 100, "size of word vectors", 2, 1000),
+    Param("word_ngrams", int, 2, "word n-gram length used as features", 1, 5),
+    Param("buckets", int, 2_000_000, "hash buckets for word (and char) n-grams", 1000, 100_000_000),
+    Param("early_stopping", bool, False, "pick the epoch count by validation accuracy (needs validation)"),
+    Param("patience", int, 4, "early stopping: epoch counts tried without improvement before stopping", 1, 100),
+    Param("min_epochs", int, 5, "early stopping: the smallest epoch count tried", 1, 1000),
+    Param("subwords", bool, False, "ours: also learn character n-grams (helps with misspellings)"),
+    Param("min_char", int, 3, "ours: shortest character n-gram when subwords", 1, 10),
+    Param("max_char", int, 6, "ours: longest character n-gram when subwords", 1, 10),
+    Param("quantize", bool, True, "ours: product-quantize the model (few MB instead of ~800 MB)"),
+    Param("quantize_cutoff", int, 100_000, "ours: words and n-grams kept when quantizing (0: all)",
+          0, 100_000_000),
+    Param("seed", int, 0, "ours: random seed (fully reproducible only with one thread)", 0, 2**31 - 1),
+)
+
+_PROGRESS = re.compile(rb"Progress:\s*([\d.]+)%.*?words/sec/thread:\s*(\d+).*?lr:\s*(-?[\d.]+).*?avg\.loss:\s*([\d.]+)")
+
+
+class FastTextPredictor:
+    """A fastText model and the cleaning its training text went through."""
+
+    def __init__(self, model: fasttext.FastText._FastText, preprocess: Callable[[str], str], manifest: dict):
+        self.model = model
+        self.preprocess = preprocess
+        self.manifest = manifest
+        self.labels = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
+
+    def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
+        labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=k)
+        # fastText's softmax can come out a hair above 1.0.
+        return [Prediction([label.removeprefix(LABEL_PREFIX) for label in row_labels],
+                           [min(1.0, float(p)) for p in row_probs])
+                for row_labels, row_probs in zip(labels, probs)]
+
+    def save(self, model_dir: Path) -> dict:
+        self.model.save_model(str(model_dir / BLAZINGTEXT_MODEL_FILE))
+        return {"model_file": BLAZINGTEXT_MODEL_FILE}
+
+
+def load(model_dir: Path, manifest: dict | None) -> FastTextPredictor:
+    """Our artifact (with manifest) or BlazingText's bare model.bin, whose text was tokenized by its user."""
+    if manifest is None:
+        manifest = {"algorithm": "blazingtext", "preprocessing": {"name": "none", "version": 1}}
+    model_file = model_dir / manifest.get("model_file", BLAZINGTEXT_MODEL_FILE)
+    model = fasttext.load_model(str(model_file))
+    if model.f.getArgs().model.name != "supervised":
+        raise ValueError(f"{model_file} is a word-vector (unsupervised) fastText model, not a classifier")
+    return FastTextPredictor(model, preprocessor(manifest["preprocessing"]), manifest)
+
+
+def train(train_set: list[Example], validation: list[Example] | None, params: dict,
+          context: TrainingContext) -> FastTextPredictor:
+    """Train on `train_set`; with early_stopping, choose the epoch count on `validation`."""
+    train_file = context.work_dir / "fasttext-train.txt"
+    write_blazingtext((Example(clean_text(e.text), e.label) for e in train_set), train_file)
+
+    if not params["early_stopping"]:
+        model = _train_once(train_file, params, params["epochs"], context)
+    else:
+        model = _train_early_stopping(train_file, validation, params, context)
+    if params["quantize"]:
+        context.log(f"quantizing (cutoff={params['quantize_cutoff']})")
+        # qout stays off: the output matrix has one row per label, too few to quantize.
+        with _progress_lines(context.log, model.epoch):
+            model.quantize(input=str(train_file), qout=False,
+                           cutoff=params["quantize_cutoff"], retrain=params["quantize_cutoff"] > 0,
+                           thread=context.threads, verbose=2, qnorm=True)
+    train_file.unlink()
+    return FastTextPredictor(model, clean_text, {"algorithm": "blazingtext", "preprocessing": PREPROCESSING})
+
+
+def _train_once(train_file: Path, params: dict, epochs: int, context: TrainingContext):
+    subwords = params["subwords"]
+    with _progress_lines(context.log, epochs):
+        return fasttext.train_supervised(
+            input=str(train_file), epoch=epochs, lr=params["learning_rate"], minCount=params["min_count"],
+            dim=params["vector_dim"], wordNgrams=params["word_ngrams"], bucket=params["buckets"],
+            minn=params["min_char"] if subwords else 0, maxn=params["max_char"] if subwords else 0,
+            loss="softmax", thread=context.threads, seed=params["seed"], verbose=2)
+
+
+def _train_early_stopping(train_file: Path, validation: list[Example] | None, params: dict,
+                          context: TrainingContext):
+    """fastText's learning rate decays to zero over the epochs it is given, so a model
+    trained for e epochs is not a snapshot of a longer run: each epoch count from
+    min_epochs up is a run of its own, until `patience` counts bring no improvement."""
+    if not validation:
+        raise ValueError("early_stopping=true needs a validation channel")
+    texts = [clean_text(e.text) for e in validation]
+    truth = [e.label for e in validation]
+    best_model, best_accuracy, best_epochs, since_best = None, -1.0, 0, 0
+    for epochs in range(min(params["min_epochs"], params["epochs"]), params["epochs"] + 1):
+        model = _train_once(train_file, params, epochs, context)
+        predicted = [labels[0].removeprefix(LABEL_PREFIX) for labels in model.predict(texts)[0]]
+        accuracy = sum(p == t for p, t in zip(predicted, truth)) / len(truth)
+        context.log(f"early stopping: epochs={epochs} validation:accuracy={accuracy:.4f}")
+        if accuracy > best_accuracy:
+            best_model, best_accuracy, best_epochs, since_best = model, accuracy, epochs, 0
+        else:
+            since_best += 1
+            if since_best >= params["patience"]:
+                break
+    context.log(f"early stopping: best epochs={best_epochs} validation:accuracy={best_accuracy:.4f}")
+    return best_model
+
+
+@contextmanager
+def _progress_lines(log: Callable[[str], None], epochs: int) -> Iterator[None]:
+    """Turn fastText's carriage-return progress bar on stderr into one log line per epoch.
+
+    fastText's C++ code writes to file descriptor 2 while it trains (with the GIL
+    released), so the descriptor is pointed at a pipe that a thread reads.
+    """
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    saved_stderr = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        next_epoch, buffer = 1, b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(4096):
+                buffer += chunk
+                *records, buffer = re.split(rb"[\r\n]", buffer)
+                for record in records:
+                    match = _PROGRESS.search(record)
+                    if not match:
+                        if record.strip():
+                            os.write(saved_stderr, record.strip() + b"\n")
+                        continue
+                    progress, speed, lr, loss = match.groups()
+                    while next_epoch <= epochs and float(progress) >= 100 * next_epoch / epochs - 1e-9:
+                        log(f"epoch {next_epoch}/{epochs}: train:loss={float(loss):.4f} lr={float(lr):.5f} "
+                            f"words/sec/thread={int(speed)}")
+                        next_epoch += 1
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved_stderr, 2)  # closes the pipe's last write end: the reader sees EOF
+        reader.join(timeout=5)
+        os.close(saved_stderr)

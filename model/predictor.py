@@ -1,0 +1,66 @@
+"""The one interface serving and evaluation use, whatever the algorithm.
+
+    predictor = load("/opt/ml/model")
+    predictor.predict(["what a lovely day"], k=2)
+    # [Prediction(labels=["positive", "negative"], probs=[0.97, 0.03])]
+
+Labels are bare ("positive"); the `__label__` prefix of BlazingText's answers
+is added by the response format, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from model.artifact import read_manifest
+
+# Algorithm name -> module; each module has SPEC, train(), load(). Imported
+# lazily so a fastText server never pays for importing Chainer.
+ALGORITHMS = {"blazingtext": "model.fasttext_model", "lstm": "model.lstm"}
+DEFAULT_ALGORITHM = "blazingtext"
+BLAZINGTEXT_MODEL_FILE = "model.bin"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The k most probable labels of one text, most probable first."""
+
+    labels: list[str]
+    probs: list[float]
+
+
+class Predictor(Protocol):
+    manifest: dict
+    labels: list[str]
+
+    def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
+        """Predictions for `texts`, in order; `k` labels each (all labels when k >= their number)."""
+        ...
+
+    def save(self, model_dir: Path) -> dict:
+        """Write the model's files into `model_dir`; return the manifest fields they need."""
+        ...
+
+
+def algorithm(name: str):
+    """The module implementing algorithm `name`."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
+    return importlib.import_module(ALGORITHMS[name])
+
+
+def load(model_dir: Path | str) -> Predictor:
+    """Load the model in `model_dir`: by its manifest, or a bare BlazingText/fastText `model.bin`."""
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    if manifest is not None:
+        return algorithm(manifest["algorithm"]).load(model_dir, manifest)
+    if (model_dir / BLAZINGTEXT_MODEL_FILE).exists():
+        return algorithm(DEFAULT_ALGORITHM).load(model_dir, None)
+    found = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else []
+    raise FileNotFoundError(f"no model in {model_dir}: expected manifest.json or a BlazingText "
+                            f"{BLAZINGTEXT_MODEL_FILE}; found {found or 'nothing'}")
