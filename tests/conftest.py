@@ -1,0 +1,189 @@
+"""Shared fixtures: real data, real `train` runs in /opt/ml-shaped trees, a real `serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+# Small and fast, still a real model: what most tests train.
+FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "quantize": "False",
+                 "min_count": "1"}
+
+
+def shared_data(relative: str) -> Path:
+    """A file under ../shared/data, or skip the test when the data is not there."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/data/{relative} (not present on this machine)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class OptMl:
+    """An /opt/ml-shaped folder, and the SM_* variables pointing `train` and `serve` at it."""
+
+    root: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SM_INPUT_CONFIG_DIR": str(self.root / "input/config"),
+            "SM_INPUT_DATA_DIR": str(self.root / "input/data"),
+            "SM_MODEL_DIR": str(self.model_dir),
+            "SM_OUTPUT_DIR": str(self.output_dir),
+            "SM_OUTPUT_DATA_DIR": str(self.output_dir / "data"),
+            "SM_CHECKPOINT_DIR": str(self.root / "checkpoints"),
+        }
+
+    def hyperparameters(self, values: dict) -> None:
+        config = self.root / "input/config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "hyperparameters.json").write_text(json.dumps(values))
+
+    def channel(self, name: str, lines: list[str], file_name: str = "data.txt") -> Path:
+        folder = self.root / "input/data" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / file_name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return folder
+
+    def train(self, extra_env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "train")], env={**os.environ, **self.env(), **(extra_env or {})},
+                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+
+    @property
+    def failure(self) -> str | None:
+        path = self.output_dir / "failure"
+        return path.read_text() if path.exists() else None
+
+
+def sample_split() -> dict[str, list[str]]:
+    """The bundled sample, split 80/10/10 by line position within each label (stable, no randomness)."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    split: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
+    for label in ("__label__positive", "__label__negative"):
+        rows = [line for line in lines if line.startswith(label)]
+        cut1, cut2 = int(len(rows) * 0.8), int(len(rows) * 0.9)
+        split["train"] += rows[:cut1]
+        split["validation"] += rows[cut1:cut2]
+        split["test"] += rows[cut2:]
+    return split
+
+
+@pytest.fixture
+def opt_ml(tmp_path: Path) -> OptMl:
+    return OptMl(tmp_path / "opt/ml")
+
+
+def _trained(tmp_path_factory, hyperparameters: dict) -> OptMl:
+    tree = OptMl(tmp_path_factory.mktemp("trained") / "opt/ml")
+    tree.hyperparameters(hyperparameters)
+    for name, lines in sample_split().items():
+        tree.channel(name, lines)
+    result = tree.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tree
+
+
+@pytest.fixture(scope="session")
+def fasttext_tree(tmp_path_factory) -> OptMl:
+    """A fastText model trained by `train` on the bundled sample."""
+    return _trained(tmp_path_factory, FAST_FASTTEXT)
+
+
+class Server:
+    """`serve` as a real subprocess on a free loopback port."""
+
+    def __init__(self, model_dir: Path, log_path: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(self.port),
+               "SENTIMENT_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "2", **(extra_env or {})}
+        self.log_file = log_path.open("w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "serve")], env=env, stdout=self.log_file,
+                                        stderr=subprocess.STDOUT, cwd=log_path.parent)
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Seconds from start to the first /ping 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/ping", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"serve not healthy after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self.log_file.flush()
+        return self.log_path.read_text()
+
+    def post(self, body: bytes | str, content_type: str | None = "application/json", accept: str | None = None,
+             attributes: str | None = None) -> requests.Response:
+        headers = {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
+        if attributes is not None:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+        data = body.encode() if isinstance(body, str) else body
+        return requests.post(self.url + "/invocations", data=data, headers=headers, timeout=30)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_server(tmp_path: Path):
+    """Start `serve` on a model folder; every server started is stopped after the test."""
+    servers = []
+
+    def start(model_dir: Path, extra_env: dict | None = None, healthy: bool = True) -> Server:
+        server = Server(model_dir, tmp_path / f"serve-{len(servers)}.log", extra_env)
+        servers.append(server)
+        if healthy:
+            server.wait_healthy()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

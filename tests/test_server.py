@@ -1,0 +1,245 @@
+"""`serve` as SageMaker runs it: a real gunicorn on a loopback port, a real trained model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+import requests
+from conftest import Server, sample_split
+
+POSITIVE = "a wonderful , moving and funny film"
+NEGATIVE = "a dull , tedious and boring mess"
+
+
+@pytest.fixture(scope="module", params=["blazingtext"])
+def server(request, tmp_path_factory):
+    tree = request.getfixturevalue(f"{request.param.replace('blazingtext', 'fasttext')}_tree")
+    server = Server(tree.model_dir, tmp_path_factory.mktemp("serve") / "serve.log")
+    server.wait_healthy()
+    yield server
+    server.stop()
+
+
+def labels(records: list[dict]) -> list[str]:
+    return [r["label"][0] for r in records]
+
+
+def test_ping_is_200_with_an_empty_body(server):
+    response = requests.get(server.url + "/ping", timeout=2)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_json_instances_in_blazingtext_shape(server):
+    response = server.post(json.dumps({"instances": [POSITIVE, NEGATIVE]}))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    records = response.json()
+    assert labels(records) == ["__label__positive", "__label__negative"]
+    for record in records:
+        assert set(record) >= {"label", "prob"}
+        assert len(record["label"]) == len(record["prob"]) == 1
+        assert 0.5 <= record["prob"][0] <= 1.0
+
+
+def test_json_k_gives_all_labels_with_probabilities_summing_to_one(server):
+    records = server.post(json.dumps({"instances": [POSITIVE], "configuration": {"k": 2}})).json()
+    assert sorted(records[0]["label"]) == ["__label__negative", "__label__positive"]
+    assert records[0]["prob"] == sorted(records[0]["prob"], reverse=True)
+    assert sum(records[0]["prob"]) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("body", [json.dumps(POSITIVE), json.dumps([POSITIVE])])
+def test_json_bare_string_or_list(server, body):
+    assert labels(server.post(body).json()) == ["__label__positive"]
+
+
+def test_jsonlines_in_and_out_one_line_per_input_in_order(server):
+    body = "".join(json.dumps({"source": t}) + "\n" for t in [NEGATIVE, POSITIVE, NEGATIVE])
+    response = server.post(body, "application/jsonlines")
+    assert response.headers["Content-Type"].startswith("application/jsonlines")
+    lines = response.text.splitlines()
+    assert [json.loads(line)["label"][0] for line in lines] == [
+        "__label__negative", "__label__positive", "__label__negative"]
+
+
+def test_jsonlines_per_line_k(server):
+    body = json.dumps({"source": POSITIVE, "k": 2}) + "\n" + json.dumps({"source": NEGATIVE}) + "\n"
+    first, second = (json.loads(line) for line in server.post(body, "application/jsonlines").text.splitlines())
+    assert len(first["label"]) == 2 and len(second["label"]) == 1
+
+
+def test_csv_with_charset_parameter_and_csv_answer(server):
+    body = f'"{POSITIVE}"\n{NEGATIVE}\n'
+    response = server.post(body, "text/csv; charset=utf-8", accept="text/csv")
+    assert response.status_code == 200, response.text
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert [row[0] for row in rows] == ["__label__positive", "__label__negative"]
+    assert all(0 <= float(row[1]) <= 1 for row in rows)
+
+
+def test_text_plain_lines_answered_as_jsonlines_by_default(server):
+    response = server.post(f"{POSITIVE}\r\n{NEGATIVE}\n", "text/plain")
+    assert response.headers["Content-Type"].startswith("application/jsonlines")
+    assert [json.loads(line)["label"][0] for line in response.text.splitlines()] == [
+        "__label__positive", "__label__negative"]
+
+
+@pytest.mark.parametrize("accept, expected", [
+    ("application/jsonlines", "application/jsonlines"),
+    ("text/csv", "text/csv"),
+    ("*/*", "application/json"),
+    ("text/html;q=0.9, text/csv;q=0.5", "text/csv"),
+    ("application/*", "application/json"),
+])
+def test_accept_is_followed(server, accept, expected):
+    response = server.post(json.dumps([POSITIVE, NEGATIVE]), accept=accept)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(expected)
+
+
+def test_custom_attribute_k(server):
+    records = server.post(POSITIVE, "text/plain", accept="application/json", attributes="k=2").json()
+    assert len(records[0]["label"]) == 2
+
+
+def test_non_ascii_and_empty_texts_are_answered(server):
+    records = server.post(json.dumps(["Ça va très bien 😀 merci", "", "   "])).json()
+    assert len(records) == 3
+
+
+@pytest.mark.parametrize("body, content_type, accept, status, says", [
+    ("{not json", "application/json", None, 400, "invalid JSON"),
+    (json.dumps({"instances": [1, 2]}), "application/json", None, 400, "instances[0]"),
+    (json.dumps({"texts": ["x"]}), "application/json", None, 400, "instances"),
+    (json.dumps({"instances": ["x"], "configuration": {"k": 0}}), "application/json", None, 400, "k"),
+    (json.dumps([]), "application/json", None, 400, "no texts"),
+    ("", "text/plain", None, 400, "no texts"),
+    ('{"text": "x"}\n', "application/jsonlines", None, 400, "line 1"),
+    (b"\xff\xfe bad", "text/plain", None, 400, "utf-8"),
+    ("x", "image/png", None, 415, "Content-Type"),
+    ("x", None, None, 415, "Content-Type"),
+    ("x", "text/plain; charset=klingon", None, 415, "charset"),
+    (json.dumps(["x"]), "application/json", "image/png", 406, "Accept"),
+])
+def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_type, accept, status, says):
+    response = server.post(body, content_type, accept)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert says.lower() in response.json()["error"].lower()
+
+
+def test_body_over_6_mb_is_413_and_just_under_is_served(server):
+    limit = 6 * 1024 * 1024
+    line = (POSITIVE + "\n").encode()
+    under = line * ((limit - 1) // len(line))
+    response = server.post(under, "text/plain")
+    assert response.status_code == 200
+    assert len(response.text.splitlines()) == under.count(b"\n")
+    over = server.post(b"a" * (limit + 1), "text/plain")
+    assert over.status_code == 413
+    assert "6,291,456" in over.json()["error"]
+
+
+def test_unknown_route_and_method_are_json(server):
+    assert requests.get(server.url + "/nope", timeout=5).json()["error"]
+    response = requests.get(server.url + "/invocations", timeout=5)
+    assert response.status_code == 405
+    assert response.json()["error"]
+
+
+def test_execution_parameters(server):
+    params = requests.get(server.url + "/execution-parameters", timeout=5).json()
+    assert params["BatchStrategy"] == "MULTI_RECORD"
+    assert params["MaxPayloadInMB"] == 6
+    assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100
+
+
+def test_the_server_survives_bad_requests_and_pings_are_not_access_logged(server):
+    for _ in range(5):
+        server.post("{bad", "application/json")
+        requests.get(server.url + "/ping", timeout=2)
+    assert server.post(json.dumps([POSITIVE])).status_code == 200
+    log = server.log()
+    assert "POST /invocations" in log
+    assert "GET /ping" not in log
+
+
+def test_batch_transform_settings(start_server, fasttext_tree):
+    server = start_server(fasttext_tree.model_dir, {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20",
+                                                    "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"})
+    params = requests.get(server.url + "/execution-parameters", timeout=5).json()
+    assert params == {"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 20}
+    body = (POSITIVE + "\n").encode() * (8 * 1024 * 1024 // (len(POSITIVE) + 1))  # 8 MB, over real-time's 6
+    response = server.post(body, "text/plain")
+    assert response.status_code == 200
+    assert len(response.text.splitlines()) == body.count(b"\n")
+
+
+def test_sigterm_stops_the_server_within_30_seconds(start_server, fasttext_tree):
+    server = start_server(fasttext_tree.model_dir)
+    started = time.monotonic()
+    assert server.stop(timeout=30) == 0
+    assert time.monotonic() - started < 30
+
+
+def test_a_folder_without_a_model_fails_at_start_with_the_reason(start_server, tmp_path):
+    (tmp_path / "empty").mkdir()
+    server = start_server(tmp_path / "empty", healthy=False)
+    assert server.process.wait(timeout=30) != 0
+    assert "no model in" in server.log()
+
+
+def test_invalid_settings_fail_at_start_naming_the_variable(start_server, fasttext_tree):
+    server = start_server(fasttext_tree.model_dir, {"SAGEMAKER_MODEL_SERVER_WORKERS": "lots"}, healthy=False)
+    assert server.process.wait(timeout=30) != 0
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS" in server.log()
+
+
+def test_user_code_replaces_only_the_functions_it_defines(start_server, fasttext_tree, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for path in fasttext_tree.model_dir.iterdir():
+        (model_dir / path.name).symlink_to(path)
+    (model_dir / "code").mkdir()
+    (model_dir / "code" / "inference.py").write_text(
+        "import json\n"
+        "def input_fn(request_body, content_type):\n"
+        "    from container.formats import InferenceRequest\n"
+        "    texts = [t.strip() for t in request_body.decode().split('|')]\n"
+        "    return InferenceRequest(texts, [1] * len(texts))\n"
+        "def output_fn(prediction, accept):\n"
+        "    return json.dumps({'sentiments': [p.labels[0] for p in prediction]}), 'application/json'\n")
+    server = start_server(model_dir)
+    response = server.post(f"{POSITIVE} | {NEGATIVE}", "text/x-pipe-separated")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"sentiments": ["positive", "negative"]}
+    assert "user code" in server.log()
+
+
+def test_user_code_errors_are_500_with_a_reference_and_logged_with_traceback(start_server, fasttext_tree, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for path in fasttext_tree.model_dir.iterdir():
+        (model_dir / path.name).symlink_to(path)
+    (model_dir / "code").mkdir()
+    (model_dir / "code" / "handler.py").write_text("def predict_fn(data, model):\n    raise RuntimeError('boom')\n")
+    server = start_server(model_dir, {"SAGEMAKER_PROGRAM": "handler.py"})
+    response = server.post(json.dumps([POSITIVE]))
+    assert response.status_code == 500
+    assert "boom" in response.json()["error"]
+    assert server.post("{bad").status_code == 400  # still serving
+    assert "Traceback" in server.log()
+
+
+def test_model_quality_on_held_out_sample(server):
+    test_lines = sample_split()["test"]
+    texts = [line.split(" ", 1)[1] for line in test_lines]
+    truth = [line.split(" ", 1)[0] for line in test_lines]
+    predicted = labels(server.post(json.dumps(texts)).json())
+    accuracy = sum(p == t for p, t in zip(predicted, truth)) / len(truth)
+    assert accuracy > 0.70, accuracy
