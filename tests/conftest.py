@@ -73,8 +73,9 @@ class OptMl:
         return folder
 
     def train(self, extra_env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "train")], env={**os.environ, **self.env(), **(extra_env or {})},
-                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        env = {**os.environ, **self.env(), **(extra_env or {})}
+        return subprocess.run([sys.executable, str(ROOT / "train")], env=env, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.root)
 
     @property
     def failure(self) -> str | None:

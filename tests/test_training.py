@@ -1,0 +1,190 @@
+"""`train` as SageMaker runs it, on real /opt/ml-shaped folders; and its failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import fasttext
+import pytest
+from conftest import FAST_FASTTEXT, ROOT, sample_split
+
+from model import predictor
+
+
+def test_trains_from_string_hyperparameters_and_writes_model_manifest_metrics(fasttext_tree):
+    manifest = json.loads((fasttext_tree.model_dir / "manifest.json").read_text())
+    assert manifest["algorithm"] == "blazingtext"
+    assert manifest["labels"] == ["negative", "positive"]
+    assert manifest["preprocessing"] == {"name": "tweet", "version": 1}
+    assert manifest["hyperparameters"]["epochs"] == 10
+    assert manifest["hyperparameters"]["quantize"] is False
+    assert manifest["data"]["train"]["rows"] == len(sample_split()["train"])
+    metrics = json.loads((fasttext_tree.output_dir / "data/metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    assert metrics["test"]["confusion"]["positive"]["positive"] > 0
+    assert set(metrics["test"]["per_label"]["positive"]) == {"precision", "recall", "f1", "support"}
+    assert fasttext_tree.failure is None
+    # fastText itself reads the artifact.
+    model = fasttext.load_model(str(fasttext_tree.model_dir / "model.bin"))
+    assert sorted(model.get_labels()) == ["__label__negative", "__label__positive"]
+
+
+def test_metric_lines_for_sagemaker_regexes(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "\"3\""})  # JSON-quoted, as newer SDKs send
+    split = sample_split()
+    opt_ml.channel("train", split["train"])
+    opt_ml.channel("validation", split["validation"])
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    accuracy = [line for line in lines if line.startswith("validation:accuracy=")]
+    assert len(accuracy) == 1
+    assert 0.5 < float(accuracy[0].split("=")[1]) <= 1
+    assert [line for line in lines if line.startswith("epoch 3/3: train:loss=")]
+    assert '"epochs": 3' in result.stdout
+
+
+def test_default_quantized_model_is_small_and_still_accurate(opt_ml):
+    opt_ml.hyperparameters({"learning_rate": "0.3", "epochs": "10", "min_count": "1"})
+    split = sample_split()
+    opt_ml.channel("train", split["train"])
+    opt_ml.channel("test", split["test"])
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stderr
+    size = (opt_ml.model_dir / "model.bin").stat().st_size
+    assert size < 20e6, size
+    metrics = json.loads((opt_ml.output_dir / "data/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.70
+    assert predictor.load(opt_ml.model_dir).predict(["a wonderful film"])[0].labels == ["positive"]
+
+
+def test_sm_variables_and_local_flags_move_every_path(tmp_path):
+    split = sample_split()
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata/train.txt").write_text("\n".join(split["train"]) + "\n")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train"), "--train", "mydata/train.txt", "--model-dir", "out/model",
+         "--output-dir", "out/output", "-p", "buckets=10000", "-p", "quantize=false", "-p", "epochs=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SM_")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out/model/model.bin").exists()
+    assert (tmp_path / "out/output/data/metrics.json").exists()
+
+
+def test_pipe_mode_channel_is_read_from_its_fifo(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1"})
+    config = opt_ml.root / "input/config"
+    (config / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "Pipe"}}))
+    data = opt_ml.root / "input/data"
+    data.mkdir(parents=True)
+    fifo = data / "train_0"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, str(ROOT / "train")], env={**os.environ, **opt_ml.env()},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with fifo.open("w") as pipe:  # blocks until train opens it, as SageMaker's pipe does
+        pipe.write("\n".join(sample_split()["train"]) + "\n")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert f"channel train: {len(sample_split()['train'])} rows" in output
+
+
+@pytest.mark.parametrize("hyperparameters, says", [
+    ({"epochs": "five"}, "epochs='five' is not a valid int"),
+    ({"early_stopping": "maybe"}, "early_stopping='maybe'"),
+    ({"learning_rate": "-1"}, "learning_rate='-1' is out of range"),
+    ({"mode": "skipgram"}, "allowed: supervised"),
+    ({"epoch": "5"}, "unknown hyperparameter 'epoch'"),
+    ({"algorithm": "xgboost"}, "unknown algorithm 'xgboost'"),
+    ({"early_stopping": "True"}, "needs a validation channel"),
+])
+def test_bad_hyperparameters_fail_the_job_naming_them(opt_ml, hyperparameters, says):
+    opt_ml.hyperparameters(hyperparameters)
+    opt_ml.channel("train", sample_split()["train"][:200] + sample_split()["train"][-200:])
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert says in opt_ml.failure
+    assert says in result.stderr
+
+
+def test_false_is_not_truthy(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "early_stopping": "False", "quantize": "\"False\"", "epochs": "1"})
+    opt_ml.channel("train", sample_split()["train"])
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((opt_ml.model_dir / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["early_stopping"] is False
+    assert manifest["hyperparameters"]["quantize"] is False
+
+
+def test_sagemaker_reserved_hyperparameters_are_ignored(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1", "sagemaker_region": "\"eu-west-1\"",
+                            "_tuning_objective_metric": "validation:accuracy"})
+    opt_ml.channel("train", sample_split()["train"])
+    assert opt_ml.train().returncode == 0
+
+
+def test_no_train_channel(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("validation", sample_split()["validation"])
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert "no train channel" in opt_ml.failure
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"", "holds no data files"),
+    (b"\x00\x01\x02binary", "binary data"),
+    (b"just some text\nwithout labels\n", "unusable"),
+])
+def test_unusable_data_fails_with_the_file_and_reason(opt_ml, content, says):
+    opt_ml.hyperparameters({})
+    folder = opt_ml.root / "input/data/train"
+    folder.mkdir(parents=True)
+    if content:
+        (folder / "data.bin").write_bytes(content)
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert says in opt_ml.failure
+
+
+def test_single_class_fails(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", [line for line in sample_split()["train"] if line.startswith("__label__positive")])
+    assert opt_ml.train().returncode != 0
+    assert "single label" in opt_ml.failure
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_model_dir_fails_before_training(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", sample_split()["train"])
+    opt_ml.model_dir.mkdir(parents=True)
+    opt_ml.model_dir.chmod(0o500)
+    assert opt_ml.train().returncode != 0
+    assert "cannot write to the model dir" in opt_ml.failure
+
+
+def test_model_dir_that_is_a_file_fails_before_training(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", sample_split()["train"])
+    opt_ml.model_dir.parent.mkdir(parents=True, exist_ok=True)
+    opt_ml.model_dir.write_text("not a folder")
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert "cannot write to the model dir" in opt_ml.failure
+    assert "epoch 1/" not in result.stdout  # failed before training
+
+
+def test_malformed_rows_are_skipped_and_reported(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1"})
+    opt_ml.channel("train", [*sample_split()["train"], "__label__positive", "no label here",
+                             "__label__a __label__b two labels"])
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stdout
+    manifest = json.loads((opt_ml.model_dir / "manifest.json").read_text())
+    assert sum(manifest["data"]["train"]["skipped"].values()) == 3
