@@ -22,7 +22,7 @@ from pathlib import Path
 from container.environment import ConfigurationError, TrainingEnvironment
 from model import predictor
 from model.artifact import write_manifest
-from model.context import TrainingContext
+from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import DataError, Example, read_path
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, unquote
@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         output_dir = env.output_dir
         run(env, stop_requested=lambda: bool(stopping))
         return 0
+    except TrainingInterrupted as stop:
+        # A stop (or spot interruption) is not a failure: the checkpoint lets a restarted job resume.
+        print(f"train: stopped on SIGTERM: {stop}", flush=True)
+        return 128 + signal.SIGTERM
     except (ConfigurationError, HyperparameterError, DataError, TrainingError, ValueError) as error:
         reason = f"{type(error).__name__}: {error}"
     except Exception as error:

@@ -22,3 +22,7 @@ class TrainingContext:
     threads: int = 1
     log: Callable[[str], None] = _print
     stop_requested: Callable[[], bool] = field(default=lambda: False)
+
+
+class TrainingInterrupted(Exception):
+    """Raised by train() after it saved a checkpoint because the job was asked to stop."""
