@@ -91,8 +91,9 @@ class Param:
             return "allowed: " + ", ".join(map(str, self.choices))
         if self.type is bool:
             return "allowed: true, false"
-        low = "-inf" if self.minimum is None else f"{self.minimum:g}"
-        high = "inf" if self.maximum is None else f"{self.maximum:g}"
+        number = (lambda x: f"{int(x):,}") if self.type is int else (lambda x: f"{x:g}")
+        low = "-inf" if self.minimum is None else number(self.minimum)
+        high = "inf" if self.maximum is None else number(self.maximum)
         return f"allowed: {self.type.__name__} in [{low}, {high}]"
 
 
@@ -101,6 +102,15 @@ class Spec:
 
     def __init__(self, *params: Param):
         self.params = {param.name: param for param in params}
+
+    def markdown(self) -> str:
+        """The README's table of these hyperparameters."""
+        rows = ["| name | default | allowed | what it does |", "|---|---|---|---|"]
+        for param in self.params.values():
+            default = str(param.default).lower() if param.type is bool else param.default
+            allowed = param.allowed().removeprefix("allowed: ")
+            rows.append(f"| `{param.name}` | `{default}` | {allowed} | {param.help} |")
+        return "\n".join(rows)
 
     def defaults(self) -> dict[str, Any]:
         return {name: param.default for name, param in self.params.items()}
