@@ -14,8 +14,13 @@ $(VENV)/.installed: requirements-build.txt requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# local/opt-ml is an /opt/ml tree: the sample's channels and hyperparameters, the model, the output.
+OPT_ML_ENV = SM_MODEL_DIR=$(LOCAL)/opt-ml/model SM_INPUT_DATA_DIR=$(LOCAL)/opt-ml/input/data \
+	SM_INPUT_CONFIG_DIR=$(LOCAL)/opt-ml/input/config SM_OUTPUT_DIR=$(LOCAL)/opt-ml/output \
+	SM_CHECKPOINT_DIR=$(LOCAL)/opt-ml/checkpoints
+
 run: $(VENV)/.installed
-	SM_MODEL_DIR=$(LOCAL)/model $(PY) -m container.sample
+	$(OPT_ML_ENV) $(PY) -m container.sample
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""The demo path: serve the model in SM_MODEL_DIR, training the bundled sample first if there is none.
+"""The demo path: serve the model in /opt/ml/model, training the bundled sample first if there is none.
 
 Used by `make run`, `docker run IMAGE sample` and docker-compose's `serve`
 service, so a fresh checkout answers on :8080 with one command.
@@ -6,12 +6,13 @@ service, so a fresh checkout answers on :8080 with one command.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from container import server, training
+from container.environment import OPT_ML, TrainingEnvironment
 from model.artifact import MANIFEST
 from model.predictor import BLAZINGTEXT_MODEL_FILE
 from model.prepare import prepare
@@ -22,25 +23,27 @@ SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "sentence_
 SAMPLE_HYPERPARAMETERS = {"epochs": "10", "learning_rate": "0.3", "min_count": "1", "buckets": "200000"}
 
 
-def ensure_model(model_dir: Path) -> None:
-    """Train the bundled sample into `model_dir` unless it already holds a model."""
-    if (model_dir / MANIFEST).exists() or (model_dir / BLAZINGTEXT_MODEL_FILE).exists():
+def ensure_model() -> None:
+    """Unless the model dir holds a model, lay out an /opt/ml tree for the bundled sample
+    (channels and hyperparameters.json, each only where missing) and run the training job
+    on it, so `train` can later retrain from the same tree."""
+    env = TrainingEnvironment.from_env()
+    if (env.model_dir / MANIFEST).exists() or (env.model_dir / BLAZINGTEXT_MODEL_FILE).exists():
         return
-    print(f"no model in {model_dir}: training the bundled sample ({SAMPLE.name})", flush=True)
-    with tempfile.TemporaryDirectory(prefix="sample-") as work:
-        channels = Path(work) / "channels"
-        prepare([SAMPLE], channels)
-        flags = ["--train", str(channels / "train"), "--validation", str(channels / "validation"),
-                 "--test", str(channels / "test"), "--model-dir", str(model_dir), "--output-dir", f"{work}/output"]
-        for name, value in SAMPLE_HYPERPARAMETERS.items():
-            flags += ["-p", f"{name}={value}"]
-        if training.main(flags) != 0:
-            raise SystemExit("training the sample model failed (see above)")
+    print(f"no model in {env.model_dir}: training the bundled sample ({SAMPLE.name})", flush=True)
+    data_dir = Path(os.environ.get("SM_INPUT_DATA_DIR", OPT_ML / "input/data"))
+    if "train" not in env.channels:
+        prepare([SAMPLE], data_dir)
+    config = Path(os.environ.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input/config"))
+    if not (config / "hyperparameters.json").exists():
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "hyperparameters.json").write_text(json.dumps(SAMPLE_HYPERPARAMETERS, indent=2) + "\n")
+    if training.main([]) != 0:
+        raise SystemExit("training the sample model failed (see above)")
 
 
 def main() -> int:
-    model_dir = Path(os.environ.setdefault("SM_MODEL_DIR", "/opt/ml/model"))
-    ensure_model(model_dir)
+    ensure_model()
     return server.main()
 
 
