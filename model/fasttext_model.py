@@ -10,6 +10,7 @@ quantized one is a few MB), and a seed.
 from __future__ import annotations
 
 import os
+import random
 import re
 import sys
 import threading
@@ -85,7 +86,11 @@ def train(train_set: list[Example], validation: list[Example] | None, params: di
           context: TrainingContext) -> FastTextPredictor:
     """Train on `train_set`; with early_stopping, choose the epoch count on `validation`."""
     train_file = context.work_dir / "fasttext-train.txt"
-    write_blazingtext((Example(clean_text(e.text), e.label) for e in train_set), train_file)
+    # fastText reads the file in order and never shuffles: label-sorted input (Sentiment140
+    # is all negatives, then all positives) gave models of 0.60-0.75 dev accuracy by seed.
+    shuffled = list(train_set)
+    random.Random(params["seed"]).shuffle(shuffled)
+    write_blazingtext((Example(clean_text(e.text), e.label) for e in shuffled), train_file)
 
     if not params["early_stopping"]:
         model = _train_once(train_file, params, params["epochs"], context)
@@ -94,10 +99,11 @@ def train(train_set: list[Example], validation: list[Example] | None, params: di
     if params["quantize"]:
         context.log(f"quantizing (cutoff={params['quantize_cutoff']})")
         # qout stays off: the output matrix has one row per label, too few to quantize.
+        # dsub=4 halves the (single-threaded) k-means time of dsub=2 at the same accuracy.
         with _progress_lines(context.log, model.epoch):
             model.quantize(input=str(train_file), qout=False,
                            cutoff=params["quantize_cutoff"], retrain=params["quantize_cutoff"] > 0,
-                           thread=context.threads, verbose=2, qnorm=True)
+                           thread=context.threads, verbose=2, qnorm=True, dsub=4)
     train_file.unlink()
     return FastTextPredictor(model, clean_text, {"algorithm": "blazingtext", "preprocessing": PREPROCESSING})
 
