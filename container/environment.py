@@ -139,6 +139,10 @@ class ServingSettings:
     program_set: bool
     default_accept: str
     log_level: str
+    threshold: float | None
+    capture_uri: str
+    capture_max_bytes: int
+    capture_max_seconds: int
 
     @property
     def code_dir(self) -> Path:
@@ -176,7 +180,24 @@ class ServingSettings:
             program_set=bool(program),
             default_accept=env.get(parameters.DEFAULT_INVOCATIONS_ACCEPT_ENV, "").strip(),
             log_level=_log_level(env.get(parameters.LOG_LEVEL_ENV, "")),
+            threshold=_threshold(env.get("SENTIMENT_THRESHOLD", "")),
+            capture_uri=env.get("SENTIMENT_CAPTURE_URI", "").strip(),
+            capture_max_bytes=_int(env, "SENTIMENT_CAPTURE_MAX_BYTES", 16 << 20),
+            capture_max_seconds=_int(env, "SENTIMENT_CAPTURE_MAX_SECONDS", 300),
         )
+
+
+def _threshold(raw: str) -> float | None:
+    """SENTIMENT_THRESHOLD overrides the threshold the model's manifest records."""
+    if not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"SENTIMENT_THRESHOLD={raw!r} must be a number from 0 to 1")
+    return value
 
 
 def _log_level(raw: str) -> str:

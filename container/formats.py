@@ -7,9 +7,11 @@ Requests (Content-Type, parameters such as `; charset=utf-8` accepted):
 - text/csv: one text a record (an unquoted comma stays part of the text)
 - text/plain: one text a line
 
-Responses keep BlazingText's shape, one record per text, in order:
-`{"label": ["__label__positive"], "prob": [0.97]}`; as a JSON list, as JSON lines,
-or as CSV rows `label,prob[,label,prob...]`.
+Responses keep BlazingText's shape, one record per text, in order, and add the
+product's verdict: `{"label": ["__label__positive"], "prob": [0.97],
+"sentiment": "positive", "confidence": 0.97}`, where sentiment is "unrecognized"
+when the confidence is below the threshold; as a JSON list, as JSON lines, or as
+CSV rows `sentiment,confidence,label,prob[,label,prob...]`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sagemaker_inference.errors import GenericInferenceToolkitError
 from container import content_types
 from model.datasets import LABEL_PREFIX
 from model.predictor import Prediction
+from model.threshold import sentiment
 
 
 @dataclass
@@ -148,10 +151,23 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def record(prediction: Prediction) -> dict:
-    """One text's answer in BlazingText's shape."""
+def parse_threshold(value: str) -> float:
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = -1.0
+    if not 0 <= threshold <= 1:
+        raise bad_request(f"custom attribute threshold must be a number from 0 to 1, got {value!r}")
+    return threshold
+
+
+def record(prediction: Prediction, threshold: float) -> dict:
+    """One text's answer: BlazingText's shape, plus sentiment and confidence."""
+    confidence = prediction.probs[0]
     return {"label": [LABEL_PREFIX + label for label in prediction.labels],
-            "prob": [round(p, 6) for p in prediction.probs]}
+            "prob": [round(p, 6) for p in prediction.probs],
+            "sentiment": sentiment(prediction.labels[0], confidence, threshold),
+            "confidence": round(confidence, 6)}
 
 
 def encode(records: list[dict], accept: str) -> bytes:
@@ -163,5 +179,5 @@ def encode(records: list[dict], accept: str) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for r in records:
-        writer.writerow([value for pair in zip(r["label"], r["prob"]) for value in pair])
+        writer.writerow([r["sentiment"], r["confidence"], *(v for pair in zip(r["label"], r["prob"]) for v in pair)])
     return out.getvalue().encode()

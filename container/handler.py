@@ -16,6 +16,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,11 @@ from types import ModuleType
 from sagemaker_inference.errors import GenericInferenceToolkitError
 
 from container import content_types, formats
+from container.capture import CaptureStore
 from container.environment import ConfigurationError, ServingSettings
 from model import predictor
 from model.predictor import Prediction, Predictor
+from model.threshold import UNRECOGNIZED, sentiment
 
 log = logging.getLogger(__name__)
 FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -34,9 +37,12 @@ FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 @dataclass
 class RequestContext:
-    """Per-request facts besides the body: SageMaker's custom attributes header, parsed."""
+    """Per-request facts besides the body: SageMaker's custom attributes header, parsed, the
+    request's id, and the confidence threshold below which a message is unrecognized."""
 
     custom_attributes: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    threshold: float = 0.0
 
 
 def default_model_fn(model_dir: str) -> Predictor:
@@ -59,7 +65,8 @@ def default_predict_fn(data: formats.InferenceRequest, model: Predictor,
 
 def default_output_fn(prediction: list[Prediction], accept: str,
                       context: RequestContext | None = None) -> tuple[bytes, str]:
-    return formats.encode([formats.record(p) for p in prediction], accept), accept
+    threshold = context.threshold if context else 0.0
+    return formats.encode([formats.record(p, threshold) for p in prediction], accept), accept
 
 
 class Handler:
@@ -72,17 +79,44 @@ class Handler:
         self.user_functions = [name for name in FUNCTIONS if user is not None and hasattr(user, name)]
         self.model_fn, self.input_fn, self.predict_fn, self.output_fn = (chosen[name] for name in FUNCTIONS)
         self.model = self.model_fn(str(settings.model_dir))
+        self.manifest = getattr(self.model, "manifest", None) or {}
+        recorded = (self.manifest.get("threshold") or {}).get("value", 0.0)
+        # SENTIMENT_THRESHOLD overrides the model's; a request's custom attribute overrides both.
+        self.threshold = settings.threshold if settings.threshold is not None else recorded
+        self.capture = CaptureStore(settings.capture_uri, settings.capture_max_bytes,
+                                    settings.capture_max_seconds) if settings.capture_uri else None
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None,
                context: RequestContext) -> tuple[bytes, str]:
         """Run input_fn, predict_fn, output_fn; errors meant for the client are GenericInferenceToolkitError."""
         request_type, _ = content_types.parse(content_type)
         response_type = self._response_type(request_type, accept)
+        attribute = context.custom_attributes.get("threshold")
+        context.threshold = formats.parse_threshold(attribute) if attribute is not None else self.threshold
         data = _call(self.input_fn, context, body, content_type or "")
         prediction = _call(self.predict_fn, context, data, self.model)
+        if self.capture and isinstance(data, formats.InferenceRequest):
+            self._capture_unrecognized(data.texts, prediction, context)
         result = _call(self.output_fn, context, prediction, response_type)
         body_out, out_type = result if isinstance(result, tuple) else (result, response_type)
         return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
+
+    def _capture_unrecognized(self, texts: list[str], predictions: list, context: RequestContext) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        records = []
+        for text, p in zip(texts, predictions):
+            if not isinstance(p, Prediction):
+                return  # a user predict_fn with its own output: nothing we can judge
+            if sentiment(p.labels[0], p.probs[0], context.threshold) == UNRECOGNIZED:
+                # All labels' probabilities, not just the k asked for: what the reviewer needs.
+                full = self.model.predict([text], k=len(self.model.labels))[0] if len(p.labels) < 2 else p
+                records.append({"source": text, "guess": p.labels[0], "confidence": round(p.probs[0], 6),
+                                "probs": {label: round(prob, 6) for label, prob in zip(full.labels, full.probs)},
+                                "threshold": context.threshold,
+                                "model_version": self.manifest.get("model_version", "-"),
+                                "time": now, "request_id": context.request_id})
+        if records:
+            self.capture.put(records)
 
     def _response_type(self, request_type: str, accept: str | None) -> str:
         default = self.settings.default_accept or content_types.default_response_type(request_type)

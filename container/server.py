@@ -46,10 +46,11 @@ def create_app(handler: Handler) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        context = RequestContext(parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)))
+        context = RequestContext(parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)),
+                                 request_id=uuid.uuid4().hex)
         body, content_type = handler.invoke(request.get_data(cache=False), request.headers.get("Content-Type"),
                                             request.headers.get("Accept"), context)
-        return Response(body, status=200, content_type=content_type)
+        return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
 
     @app.get("/execution-parameters")
     def execution_parameters() -> Response:
@@ -91,8 +92,8 @@ class QuietPingLogger(Logger):
 class Server(BaseApplication):
     """gunicorn configured from ServingSettings, serving an already loaded app."""
 
-    def __init__(self, app: Flask, settings: ServingSettings):
-        self.app, self.settings = app, settings
+    def __init__(self, app: Flask, handler: Handler):
+        self.app, self.handler, self.settings = app, handler, handler.settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -116,11 +117,20 @@ class Server(BaseApplication):
             "worker_tmp_dir": "/dev/shm",
             "control_socket_disable": True,  # would need a writable $HOME; nothing here uses it
             "limit_request_field_size": 16384,
+            "worker_exit": _flush_capture(self.handler),
         }.items():
             self.cfg.set(name, value)
 
     def load(self) -> Flask:
         return self.app
+
+
+def _flush_capture(handler: Handler):
+    """gunicorn's worker_exit hook: write the worker's queued captures before it exits."""
+    def worker_exit(server, worker) -> None:
+        if handler.capture:
+            handler.capture.close()
+    return worker_exit
 
 
 def main() -> int:
@@ -139,9 +149,10 @@ def main() -> int:
         log.exception("cannot load the model from %s", settings.model_dir)
         print(f"serve: cannot load the model from {settings.model_dir}: {error}", file=sys.stderr)
         return 1
-    manifest = getattr(handler.model, "manifest", {})
-    log.info("model %s (%s) loaded from %s in %.2f s; user functions: %s",
-             manifest.get("model_version", "-"), manifest.get("algorithm", "custom"), settings.model_dir,
-             time.monotonic() - started, handler.user_functions or "none")
-    Server(create_app(handler), settings).run()
+    log.info("model %s (%s) loaded from %s in %.2f s; threshold %.4f; user functions: %s",
+             handler.manifest.get("model_version", "-"), handler.manifest.get("algorithm", "custom"),
+             settings.model_dir, time.monotonic() - started, handler.threshold, handler.user_functions or "none")
+    if handler.capture:
+        log.info("capturing unrecognized messages (threshold %.4f) to %s", handler.threshold, settings.capture_uri)
+    Server(create_app(handler), handler).run()
     return 0

@@ -1,8 +1,10 @@
 """The training job: `train` as SageMaker runs it, or locally with flags.
 
-Reads hyperparameters and channels (`train` required; `validation` and `test`
-optional), trains the chosen algorithm, evaluates, and writes the model and its
-manifest to the model dir and metrics.json to the output data dir. A failure
+Reads hyperparameters and channels (`train` required; `validation`, `test`,
+`feedback` (human-labelled messages) and `previous` (the model being replaced)
+optional), trains the chosen algorithm, evaluates, chooses the threshold below
+which a message is unrecognized, and writes the model and its manifest to the
+model dir and metrics.json to the output data dir. A failure
 writes its reason to `<output dir>/failure` (SageMaker's FailureReason) and
 exits non-zero.
 """
@@ -20,15 +22,22 @@ import traceback
 from pathlib import Path
 
 from container.environment import ConfigurationError, TrainingEnvironment
-from model import predictor
-from model.artifact import write_manifest
+from model import predictor, threshold
+from model.artifact import read_manifest, write_manifest
 from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import DataError, Example, read_path
 from model.evaluation import evaluate, metric_lines
-from model.hyperparameters import HyperparameterError, unquote
+from model.hyperparameters import HyperparameterError, Param, Spec, unquote
 
 EVALUATED_CHANNELS = ("validation", "test")
-KNOWN_CHANNELS = ("train", *EVALUATED_CHANNELS)
+DATA_CHANNELS = ("train", "feedback", *EVALUATED_CHANNELS)
+PREVIOUS_CHANNEL = "previous"  # the model (or just the manifest.json) being replaced, for comparison
+
+# Hyperparameters of the job rather than of an algorithm.
+JOB_SPEC = Spec(
+    *threshold.SPEC.params.values(),
+    Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
+)
 
 
 class TrainingError(Exception):
@@ -39,45 +48,60 @@ def log(line: str) -> None:
     print(line, flush=True)
 
 
-def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
-    """Train, evaluate and save; return the manifest written."""
-    started = time.monotonic()
-    raw = dict(env.hyperparameters)
-    algorithm_name = str(unquote(raw.pop("algorithm", predictor.DEFAULT_ALGORITHM))).strip().lower()
+def parse_hyperparameters(raw: dict) -> tuple[str, dict, dict]:
+    """(algorithm name, its hyperparameters, the job's hyperparameters), all validated."""
+    raw = dict(raw)
+    name = str(unquote(raw.pop("algorithm", predictor.DEFAULT_ALGORITHM))).strip().lower()
     try:
-        algorithm = predictor.algorithm(algorithm_name)
+        spec = predictor.algorithm(name).SPEC
     except ValueError as error:
         raise HyperparameterError(str(error)) from None
-    params = algorithm.SPEC.parse(raw)
-    log(f"algorithm={algorithm_name} hyperparameters={json.dumps(params)}")
+    job_raw = {key: raw.pop(key) for key in list(raw) if key in JOB_SPEC.params}
+    return name, spec.parse(raw), JOB_SPEC.parse(job_raw)
+
+
+def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
+    """Train, evaluate, choose the unrecognized threshold and save; return the manifest written."""
+    started = time.monotonic()
+    algorithm_name, params, job = parse_hyperparameters(env.hyperparameters)
+    log(f"algorithm={algorithm_name} hyperparameters={json.dumps({**params, **job})}")
 
     data, summaries = read_channels(env)
     labels = sorted({e.label for e in data["train"]})
     if len(labels) < 2:
         raise TrainingError(f"the train channel holds a single label {labels}: a classifier needs at least two")
     prepare_dir(env.model_dir, "model dir")
+    # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
+    train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
 
     with tempfile.TemporaryDirectory(prefix="train-") as work_dir:
         context = TrainingContext(work_dir=Path(work_dir), checkpoint_dir=env.checkpoint_dir,
                                   threads=env.num_cpus, log=log, stop_requested=stop_requested)
-        model = algorithm.train(data["train"], data.get("validation"), params, context)
+        model = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
     training_seconds = time.monotonic() - started
 
+    results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
+    chosen = None
+    if "validation" in results:
+        chosen = threshold.choose_threshold(*results["validation"]["confidence_correct"],
+                                            job["threshold_accuracy"], job["max_unrecognized"])
+        log(f"unrecognized threshold={chosen['value']:.4f} (chosen on validation)")
     metrics = {}
-    for channel in EVALUATED_CHANNELS:
-        if channel in data:
-            examples = data[channel]
-            predicted = [p.labels[0] for p in model.predict([e.text for e in examples], k=1)]
-            metrics[channel] = evaluate([e.label for e in examples], predicted, model.labels)
-            for line in metric_lines(channel, metrics[channel]):
-                log(line)
+    for channel, result in results.items():
+        metrics[channel] = result["metrics"]
+        if chosen:
+            metrics[channel].update(threshold.coverage(*result["confidence_correct"], chosen["value"]))
+        for line in metric_lines(channel, metrics[channel]):
+            log(line)
+    if PREVIOUS_CHANNEL in env.channels:
+        compare_with_previous(env.channels[PREVIOUS_CHANNEL], data, metrics)
 
     model_files = model.save(env.model_dir)
     manifest = write_manifest(
         env.model_dir, algorithm=algorithm_name, labels=model.labels,
-        preprocessing=model.manifest["preprocessing"], **model_files,
-        hyperparameters=params, metrics={c: {k: m[k] for k in ("examples", "accuracy", "macro_f1")}
-                                         for c, m in metrics.items()},
+        preprocessing=model.manifest["preprocessing"], **model_files, threshold=chosen,
+        hyperparameters={**params, **job},
+        metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
         data=summaries, training_seconds=round(training_seconds, 1))
     prepare_dir(env.output_data_dir, "output data dir")
     (env.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -87,14 +111,47 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     return manifest
 
 
+def evaluate_model(model: predictor.Predictor, examples: list[Example]) -> dict:
+    """Metrics of `model` on `examples`, and (confidences, correct) for threshold choice."""
+    predictions = model.predict([e.text for e in examples], k=1)
+    predicted = [p.labels[0] for p in predictions]
+    correct = [p == e.label for p, e in zip(predicted, examples)]
+    return {"metrics": evaluate([e.label for e in examples], predicted, model.labels),
+            "confidence_correct": ([p.probs[0] for p in predictions], correct)}
+
+
+def compare_with_previous(path: Path, data: dict[str, list[Example]], metrics: dict) -> None:
+    """Print the previous model's metrics next to the new one's: measured on the same channels
+    when its model files are there, else as its manifest recorded them."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        previous = predictor.load(folder)
+        theirs = {c: evaluate_model(previous, data[c])["metrics"] for c in metrics}
+        source = "measured on the same data"
+    except (OSError, ValueError) as error:
+        manifest = read_manifest(folder)
+        if manifest is None:
+            raise TrainingError(f"channel {PREVIOUS_CHANNEL!r}: no model or manifest.json in {folder}") from error
+        theirs, source = manifest.get("metrics", {}), "as recorded in its manifest, on its own data"
+    log(f"previous model ({source}) -> new model:")
+    for channel, ours in metrics.items():
+        for name in ("accuracy", "macro_f1"):
+            before = theirs.get(channel, {}).get(name)
+            change = f"{before:.4f} -> {ours[name]:.4f} ({ours[name] - before:+.4f})" if before is not None \
+                else f"- -> {ours[name]:.4f}"
+            log(f"  {channel}:{name} {change}")
+
+
 def read_channels(env: TrainingEnvironment) -> tuple[dict[str, list[Example]], dict]:
     if "train" not in env.channels:
         raise TrainingError("no train channel: put training files in /opt/ml/input/data/train/ "
                             f"or set SM_CHANNEL_TRAIN (channels found: {sorted(env.channels) or 'none'})")
     data, summaries = {}, {}
     for name, path in env.channels.items():
-        if name not in KNOWN_CHANNELS:
-            log(f"ignoring channel {name!r}: this job reads {', '.join(KNOWN_CHANNELS)}")
+        if name == PREVIOUS_CHANNEL:
+            continue
+        if name not in DATA_CHANNELS:
+            log(f"ignoring channel {name!r}: this job reads {', '.join((*DATA_CHANNELS, PREVIOUS_CHANNEL))}")
             continue
         if not path.exists():
             raise TrainingError(f"channel {name!r}: {path} does not exist")
@@ -130,7 +187,7 @@ def _local_flags(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="train", description="Train a sentiment model, as SageMaker's `docker run IMAGE train` does. "
                                   "Without flags: /opt/ml, or the SM_* variables.")
-    for channel in KNOWN_CHANNELS:
+    for channel in (*DATA_CHANNELS, PREVIOUS_CHANNEL):
         parser.add_argument(f"--{channel}", metavar="PATH", help=f"file or folder of the {channel} channel")
     parser.add_argument("--model-dir", metavar="DIR", help="where the model goes (SM_MODEL_DIR)")
     parser.add_argument("--output-dir", metavar="DIR", help="failure file and metrics (SM_OUTPUT_DIR)")
@@ -138,7 +195,7 @@ def _local_flags(argv: list[str]) -> None:
     parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                         help="e.g. -p algorithm=lstm -p epochs=3 (repeatable)")
     args = parser.parse_args(argv)
-    channels = [c for c in KNOWN_CHANNELS if getattr(args, c)]
+    channels = [c for c in (*DATA_CHANNELS, PREVIOUS_CHANNEL) if getattr(args, c)]
     for channel in channels:
         os.environ[f"SM_CHANNEL_{channel.upper()}"] = str(Path(getattr(args, channel)).resolve())
     if channels:

@@ -41,9 +41,11 @@ def test_json_instances_in_blazingtext_shape(server):
     records = response.json()
     assert labels(records) == ["__label__positive", "__label__negative"]
     for record in records:
-        assert set(record) >= {"label", "prob"}
+        assert set(record) == {"label", "prob", "sentiment", "confidence"}
         assert len(record["label"]) == len(record["prob"]) == 1
         assert 0.5 <= record["prob"][0] <= 1.0
+        assert record["confidence"] == record["prob"][0]
+    assert response.headers["X-Request-Id"]
 
 
 def test_json_k_gives_all_labels_with_probabilities_summing_to_one(server):
@@ -77,9 +79,9 @@ def test_csv_with_charset_parameter_and_csv_answer(server):
     body = f'"{POSITIVE}"\n{NEGATIVE}\n'
     response = server.post(body, "text/csv; charset=utf-8", accept="text/csv")
     assert response.status_code == 200, response.text
-    rows = list(csv.reader(io.StringIO(response.text)))
-    assert [row[0] for row in rows] == ["__label__positive", "__label__negative"]
-    assert all(0 <= float(row[1]) <= 1 for row in rows)
+    rows = list(csv.reader(io.StringIO(response.text)))  # sentiment,confidence,label,prob
+    assert [row[2] for row in rows] == ["__label__positive", "__label__negative"]
+    assert all(row[0] in ("positive", "negative", "unrecognized") and row[1] == row[3] for row in rows)
 
 
 def test_text_plain_lines_answered_as_jsonlines_by_default(server):
