@@ -102,21 +102,20 @@ class Handler:
         return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
 
     def _capture_unrecognized(self, texts: list[str], predictions: list, context: RequestContext) -> None:
+        if not all(isinstance(p, Prediction) for p in predictions):
+            return  # a user predict_fn with its own output: nothing we can judge
+        chosen = [(text, p) for text, p in zip(texts, predictions)
+                  if sentiment(p.labels[0], p.probs[0], context.threshold) == UNRECOGNIZED]
+        if not chosen:
+            return
+        # The reviewer sees every label's probability, not just the k the client asked for.
+        full = self.model.predict([text for text, _ in chosen], k=len(self.model.labels))
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-        records = []
-        for text, p in zip(texts, predictions):
-            if not isinstance(p, Prediction):
-                return  # a user predict_fn with its own output: nothing we can judge
-            if sentiment(p.labels[0], p.probs[0], context.threshold) == UNRECOGNIZED:
-                # All labels' probabilities, not just the k asked for: what the reviewer needs.
-                full = self.model.predict([text], k=len(self.model.labels))[0] if len(p.labels) < 2 else p
-                records.append({"source": text, "guess": p.labels[0], "confidence": round(p.probs[0], 6),
-                                "probs": {label: round(prob, 6) for label, prob in zip(full.labels, full.probs)},
-                                "threshold": context.threshold,
-                                "model_version": self.manifest.get("model_version", "-"),
-                                "time": now, "request_id": context.request_id})
-        if records:
-            self.capture.put(records)
+        self.capture.put([{"source": text, "guess": p.labels[0], "confidence": round(p.probs[0], 6),
+                           "probs": {label: round(prob, 6) for label, prob in zip(all_.labels, all_.probs)},
+                           "threshold": context.threshold, "model_version": self.manifest.get("model_version", "-"),
+                           "time": now, "request_id": context.request_id}
+                          for (text, p), all_ in zip(chosen, full)])
 
     def _response_type(self, request_type: str, accept: str | None) -> str:
         default = self.settings.default_accept or content_types.default_response_type(request_type)
