@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sagemaker_inference import parameters
 
+from model.threshold import parse_threshold
+
 OPT_ML = Path("/opt/ml")
 REALTIME_MAX_PAYLOAD_MB = 6  # SageMaker's real-time body limit: 6 MB = 6,291,456 bytes
 BATCH_MAX_PAYLOAD_MB = 100
@@ -192,12 +194,9 @@ def _threshold(raw: str) -> float | None:
     if not raw.strip():
         return None
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ConfigurationError(f"SENTIMENT_THRESHOLD={raw!r} must be a number from 0 to 1")
-    return value
+        return parse_threshold(raw)
+    except ValueError as error:
+        raise ConfigurationError(f"SENTIMENT_THRESHOLD {error}") from None
 
 
 def _log_level(raw: str) -> str:

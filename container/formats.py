@@ -151,16 +151,6 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def parse_threshold(value: str) -> float:
-    try:
-        threshold = float(value)
-    except ValueError:
-        threshold = -1.0
-    if not 0 <= threshold <= 1:
-        raise bad_request(f"custom attribute threshold must be a number from 0 to 1, got {value!r}")
-    return threshold
-
-
 def record(prediction: Prediction, threshold: float) -> dict:
     """One text's answer: BlazingText's shape, plus sentiment and confidence."""
     confidence = prediction.probs[0]

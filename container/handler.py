@@ -29,7 +29,7 @@ from container.capture import CaptureStore
 from container.environment import ConfigurationError, ServingSettings
 from model import predictor
 from model.predictor import Prediction, Predictor
-from model.threshold import UNRECOGNIZED, sentiment
+from model.threshold import UNRECOGNIZED, parse_threshold, sentiment
 
 log = logging.getLogger(__name__)
 FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -92,7 +92,10 @@ class Handler:
         request_type, _ = content_types.parse(content_type)
         response_type = self._response_type(request_type, accept)
         attribute = context.custom_attributes.get("threshold")
-        context.threshold = formats.parse_threshold(attribute) if attribute is not None else self.threshold
+        try:
+            context.threshold = self.threshold if attribute is None else parse_threshold(attribute)
+        except ValueError as error:
+            raise formats.bad_request(f"custom attribute threshold {error}") from None
         data = _call(self.input_fn, context, body, content_type or "")
         prediction = _call(self.predict_fn, context, data, self.model)
         if self.capture and isinstance(data, formats.InferenceRequest):

@@ -71,16 +71,18 @@ class Malformed(NamedTuple):
     reason: str
 
 
-def read_path(path: Path | str) -> tuple[list[Example], ReadReport]:
-    """Read a file, or every visible file under a folder, in any supported format."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*")
-                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        if not files:
-            raise DataError(f"{path}: the folder holds no data files")
-    else:
-        files = [path]
+def read_path(*paths: Path | str) -> tuple[list[Example], ReadReport]:
+    """Read files, or every visible file under folders, in any supported format."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise DataError(f"{path}: the folder holds no data files")
+            files += found
+        else:
+            files.append(path)
     examples: list[Example] = []
     report = ReadReport()
     for file in files:

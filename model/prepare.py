@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from model.datasets import DataError, Example, ReadReport, filter_labels, read_path, stratified_split, write_blazingtext
+from model.datasets import DataError, Example, filter_labels, read_path, stratified_split, write_blazingtext
 from model.preprocessing import clean_text
 
 CHANNELS = ("train", "validation", "test")
@@ -25,12 +25,7 @@ def prepare(inputs: list[Path], out: Path, train_fraction: float = 0.7, seed: in
     """Read, filter, split and write; return the rows written per channel."""
     if not 0 < train_fraction <= 1:
         raise ValueError(f"--train-fraction must be in (0, 1], got {train_fraction}")
-    examples: list[Example] = []
-    report = ReadReport()
-    for path in inputs:
-        found, file_report = read_path(path)
-        examples += found
-        report.add(file_report)
+    examples, report = read_path(*inputs)
     log(f"read {report.rows} rows from {len(report.files)} files: {dict(sorted(report.labels.items()))}")
     for reason, count in report.skipped.most_common():
         log(f"  dropped {count} rows: {reason}")

@@ -22,6 +22,17 @@ SPEC = Spec(
 )
 
 
+def parse_threshold(value: str) -> float:
+    """A threshold from text: a number from 0 to 1, else ValueError."""
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = -1.0
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"must be a number from 0 to 1, got {value!r}")
+    return threshold
+
+
 def sentiment(label: str, confidence: float, threshold: float) -> str:
     """The label when the model is confident enough, else "unrecognized"."""
     return label if confidence >= threshold else UNRECOGNIZED

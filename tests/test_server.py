@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -202,20 +203,26 @@ def test_invalid_settings_fail_at_start_naming_the_variable(start_server, fastte
     assert "SAGEMAKER_MODEL_SERVER_WORKERS" in server.log()
 
 
+def model_with_code(model_dir: Path, tmp_path: Path, file_name: str, code: str) -> Path:
+    """A model folder like `model_dir`, plus user code in code/`file_name`."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for path in model_dir.iterdir():
+        (folder / path.name).symlink_to(path)
+    (folder / "code").mkdir()
+    (folder / "code" / file_name).write_text(code)
+    return folder
+
+
 def test_user_code_replaces_only_the_functions_it_defines(start_server, fasttext_tree, tmp_path):
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    for path in fasttext_tree.model_dir.iterdir():
-        (model_dir / path.name).symlink_to(path)
-    (model_dir / "code").mkdir()
-    (model_dir / "code" / "inference.py").write_text(
-        "import json\n"
-        "def input_fn(request_body, content_type):\n"
-        "    from container.formats import InferenceRequest\n"
-        "    texts = [t.strip() for t in request_body.decode().split('|')]\n"
-        "    return InferenceRequest(texts, [1] * len(texts))\n"
-        "def output_fn(prediction, accept):\n"
-        "    return json.dumps({'sentiments': [p.labels[0] for p in prediction]}), 'application/json'\n")
+    code = ("import json\n"
+            "def input_fn(request_body, content_type):\n"
+            "    from container.formats import InferenceRequest\n"
+            "    texts = [t.strip() for t in request_body.decode().split('|')]\n"
+            "    return InferenceRequest(texts, [1] * len(texts))\n"
+            "def output_fn(prediction, accept):\n"
+            "    return json.dumps({'sentiments': [p.labels[0] for p in prediction]}), 'application/json'\n")
+    model_dir = model_with_code(fasttext_tree.model_dir, tmp_path, "inference.py", code)
     server = start_server(model_dir)
     response = server.post(f"{POSITIVE} | {NEGATIVE}", "text/x-pipe-separated")
     assert response.status_code == 200, response.text
@@ -224,12 +231,8 @@ def test_user_code_replaces_only_the_functions_it_defines(start_server, fasttext
 
 
 def test_user_code_errors_are_500_with_a_reference_and_logged_with_traceback(start_server, fasttext_tree, tmp_path):
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    for path in fasttext_tree.model_dir.iterdir():
-        (model_dir / path.name).symlink_to(path)
-    (model_dir / "code").mkdir()
-    (model_dir / "code" / "handler.py").write_text("def predict_fn(data, model):\n    raise RuntimeError('boom')\n")
+    model_dir = model_with_code(fasttext_tree.model_dir, tmp_path, "handler.py",
+                                "def predict_fn(data, model):\n    raise RuntimeError('boom')\n")
     server = start_server(model_dir, {"SAGEMAKER_PROGRAM": "handler.py"})
     response = server.post(json.dumps([POSITIVE]))
     assert response.status_code == 500
