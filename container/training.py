@@ -78,6 +78,8 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
         context = TrainingContext(work_dir=Path(work_dir), checkpoint_dir=env.checkpoint_dir,
                                   threads=env.num_cpus, log=log, stop_requested=stop_requested)
         model = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
+    if stop_requested():  # an algorithm that cannot stop mid-way (fastText) still stops the job here
+        raise TrainingInterrupted("stopped after training, before evaluating and saving")
     training_seconds = time.monotonic() - started
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
@@ -215,13 +217,21 @@ def _local_flags(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _local_flags(sys.argv[1:] if argv is None else argv)
-    output_dir = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
     stopping = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    previous_handler = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    try:
+        return _run_job(stop_requested=lambda: bool(stopping))
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _run_job(stop_requested) -> int:
+    """The job's exit code: 0 done, 1 failed (with a FailureReason), 143 stopped by SIGTERM."""
+    output_dir = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
     try:
         env = TrainingEnvironment.from_env()
         output_dir = env.output_dir
-        run(env, stop_requested=lambda: bool(stopping))
+        run(env, stop_requested)
         return 0
     except TrainingInterrupted as stop:
         # A stop (or spot interruption) is not a failure: the checkpoint lets a restarted job resume.
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGTERM
     except (ConfigurationError, HyperparameterError, DataError, TrainingError, ValueError) as error:
         reason = f"{type(error).__name__}: {error}"
-    except Exception as error:
+    except Exception as error:  # any crash must still leave a FailureReason
         traceback.print_exc()
         reason = f"unexpected {type(error).__name__}: {error} (traceback in the job log)"
     print(f"train: failed: {reason}", file=sys.stderr, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -188,3 +189,20 @@ def test_malformed_rows_are_skipped_and_reported(opt_ml):
     assert "skipped" in result.stdout
     manifest = json.loads((opt_ml.model_dir / "manifest.json").read_text())
     assert sum(manifest["data"]["train"]["skipped"].values()) == 3
+
+
+def test_sigterm_during_fasttext_training_stops_the_job_without_a_model(opt_ml):
+    """fastText cannot be interrupted mid-run: the job stops as soon as it returns."""
+    opt_ml.hyperparameters({"epochs": "30", "quantize": "false", "buckets": "2000000", "learning_rate": "0.3"})
+    opt_ml.channel("train", sample_split()["train"] * 4)
+    process = subprocess.Popen([sys.executable, str(ROOT / "train")], env={**os.environ, **opt_ml.env()},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        if line.startswith("epoch 1/"):
+            break
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    assert "stopped on SIGTERM" in output
+    assert not (opt_ml.model_dir / "model.bin").exists()
+    assert opt_ml.failure is None
