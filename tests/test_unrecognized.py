@@ -139,6 +139,14 @@ def test_capture_under_concurrent_load_through_two_workers_loses_and_tears_nothi
                           "request_id"}
     assert set(first["probs"]) == {"positive", "negative"} and first["threshold"] == 0.8
 
+    # The captures feed the review command as they are: label three, quit.
+    review = subprocess.run([sys.executable, "-m", "model.review", str(capture), "--feedback", str(tmp_path / "fb")],
+                            input="p\nn\np\nq\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert review.returncode == 0, review.stderr
+    labelled = (tmp_path / "fb/feedback.txt").read_text().splitlines()
+    assert [line.split(" ", 1)[0] for line in labelled] == ["__label__positive", "__label__negative",
+                                                            "__label__positive"]
+
 
 def test_a_store_that_is_down_never_fails_a_request(calibrated_tree, start_server, tmp_path):
     tree, _ = calibrated_tree
