@@ -1,0 +1,201 @@
+"""The LSTM algorithm: real `train` runs on the bundled sample, its artifact, and checkpoint/resume/stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, OptMl, sample_split
+
+from model import lstm, predictor
+from model.context import TrainingContext
+from model.datasets import Example
+
+# Small and fast, still a real model (~75 % on the sample's test split).
+FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
+             "min_count": "1"}
+
+
+def _examples(lines: list[str]) -> list[Example]:
+    return [Example(line.split(" ", 1)[1], line.split(" ", 1)[0].removeprefix("__label__")) for line in lines]
+
+
+def _tree(root: Path, hyperparameters: dict, channels: tuple[str, ...] = ("train", "validation", "test")) -> OptMl:
+    tree = OptMl(root / "opt/ml")
+    tree.hyperparameters(hyperparameters)
+    split = sample_split()
+    for name in channels:
+        tree.channel(name, split[name])
+    return tree
+
+
+def _start(tree: OptMl, log: Path) -> subprocess.Popen:
+    stream = log.open("w")
+    return subprocess.Popen([sys.executable, str(ROOT / "train")], env={**os.environ, **tree.env()},
+                            stdout=stream, stderr=subprocess.STDOUT, cwd=tree.root)
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"train exited with {process.returncode} too early"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _weights(tree: OptMl) -> dict[str, np.ndarray]:
+    with np.load(tree.model_dir / lstm.WEIGHTS_FILE) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _assert_same_weights(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def lstm_tree(tmp_path_factory) -> tuple[OptMl, subprocess.CompletedProcess]:
+    tree = _tree(tmp_path_factory.mktemp("lstm"), FAST_LSTM)
+    result = tree.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tree, result
+
+
+def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
+    tree, result = lstm_tree
+    manifest = json.loads((tree.model_dir / "manifest.json").read_text())
+    assert manifest["algorithm"] == "lstm"
+    assert manifest["labels"] == ["negative", "positive"]
+    assert manifest["preprocessing"] == {"name": "tweet", "version": 1}
+    assert manifest["network"]["hidden_dim"] == 32
+    assert manifest["hyperparameters"]["bidirectional"] is True
+    assert (tree.model_dir / manifest["weights_file"]).exists()
+    assert len(json.loads((tree.model_dir / manifest["vocab_file"]).read_text())) == manifest["network"]["n_vocab"]
+    metrics = json.loads((tree.output_dir / "data/metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.65, metrics["test"]["accuracy"]
+    lines = result.stdout.splitlines()
+    for epoch in (1, 2, 3):
+        assert any(line.startswith(f"epoch {epoch}/3: train:loss=") for line in lines), result.stdout
+        assert any(line.startswith(f"epoch {epoch}/3: validation:accuracy=") for line in lines), result.stdout
+    assert any(line.startswith("test:accuracy=") for line in lines)
+
+
+def test_loaded_model_predicts_what_training_evaluated(lstm_tree):
+    tree, _ = lstm_tree
+    model = predictor.load(tree.model_dir)
+    test = _examples(sample_split()["test"])
+    predictions = model.predict([e.text for e in test], k=1)
+    accuracy = sum(p.labels[0] == e.label for p, e in zip(predictions, test)) / len(test)
+    metrics = json.loads((tree.output_dir / "data/metrics.json").read_text())
+    assert accuracy == metrics["test"]["accuracy"]
+
+
+def test_predict_orders_labels_handles_empty_texts_and_keeps_input_order(lstm_tree):
+    model = predictor.load(lstm_tree[0].model_dir)
+    texts = ["", "   ", "@@@", "a wonderful , moving film", "dull , lifeless and far too long",
+             "an utterly unbearable mess of a movie that nobody should ever have to sit through"]
+    both = model.predict(texts, k=5)
+    assert [len(p.labels) for p in both] == [2] * len(texts)
+    for p in both:
+        assert sorted(p.labels) == ["negative", "positive"]
+        assert p.probs[0] >= p.probs[1]
+        assert abs(sum(p.probs) - 1) < 1e-5
+    singles = [model.predict([text], k=2)[0] for text in texts]
+    for one, batched in zip(singles, both):
+        assert one.labels == batched.labels
+        np.testing.assert_allclose(one.probs, batched.probs, atol=1e-5)
+    assert model.predict([]) == []
+
+
+def test_same_seed_gives_identical_weights():
+    train = _examples(sample_split()["train"][::4])
+    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k != "algorithm"} | {"epochs": "1"})
+    weights = []
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as work:
+            model = lstm.train(train, None, params, TrainingContext(Path(work), None, 2, lambda line: None))
+        weights.append({name: p.array.copy() for name, p in model.network.namedparams()})
+    _assert_same_weights(*weights)
+    with tempfile.TemporaryDirectory() as work:
+        other = lstm.train(train, None, params | {"seed": 1}, TrainingContext(Path(work), None, 2, lambda line: None))
+    assert not np.array_equal(other.network.encoder.embed.W.array, weights[0]["/encoder/embed/W"])
+
+
+def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupted_run(lstm_tree, tmp_path):
+    tree = _tree(tmp_path, FAST_LSTM)
+    checkpoint = tree.root / "checkpoints" / lstm.CHECKPOINT_FILE
+    process = _start(tree, tmp_path / "first.log")
+    _wait_for(checkpoint.exists, process)
+    process.kill()
+    process.wait()
+    result = tree.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resumed from checkpoint" in result.stdout
+    assert "epoch 1/3: train:loss=" not in result.stdout  # epoch 1 was not trained again
+    _assert_same_weights(_weights(tree), _weights(lstm_tree[0]))
+
+
+def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(lstm_tree, tmp_path):
+    tree = _tree(tmp_path, FAST_LSTM)
+    log = tmp_path / "first.log"
+    process = _start(tree, log)
+    _wait_for(lambda: "lstm: " in log.read_text(), process)
+    time.sleep(1)  # some minibatches into epoch 1
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()
+    assert time.monotonic() - sent < 10
+    assert (tree.root / "checkpoints" / lstm.CHECKPOINT_FILE).exists()
+    assert "stop requested in epoch 1" in log.read_text()
+    assert tree.failure is None
+    result = tree.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resumed from checkpoint" in result.stdout
+    assert "epoch 0 complete" in result.stdout  # mid-epoch 1
+    _assert_same_weights(_weights(tree), _weights(lstm_tree[0]))
+
+
+def test_checkpoint_of_other_hyperparameters_is_not_resumed(tmp_path):
+    tree = _tree(tmp_path, {**FAST_LSTM, "epochs": "1"}, channels=("train",))
+    assert tree.train().returncode == 0
+    assert (tree.root / "checkpoints" / lstm.CHECKPOINT_FILE).exists()
+    tree.hyperparameters({**FAST_LSTM, "epochs": "1", "seed": "7"})
+    result = tree.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "other hyperparameters or data" in result.stdout
+    assert "starting fresh" in result.stdout
+    assert "resumed" not in result.stdout
+
+
+def test_unwritable_checkpoint_dir_trains_without_checkpoints(tmp_path):
+    tree = _tree(tmp_path, {**FAST_LSTM, "epochs": "1"}, channels=("train",))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = tree.train(extra_env={"SM_CHECKPOINT_DIR": str(blocker / "checkpoints")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "training without checkpoints" in result.stdout
+
+
+@pytest.mark.parametrize("hyperparameters, says", [
+    ({"hidden_dim": "0"}, "hidden_dim='0' is out of range"),
+    ({"dropout": "1.5"}, "dropout='1.5' is out of range"),
+    ({"bidirectional": "maybe"}, "bidirectional='maybe'"),
+    ({"batch_size": "lots"}, "batch_size='lots' is not a valid int"),
+    ({"hidden": "64"}, "unknown hyperparameter 'hidden'"),
+])
+def test_bad_lstm_hyperparameters_fail_the_job_naming_them(opt_ml, hyperparameters, says):
+    opt_ml.hyperparameters({"algorithm": "lstm", **hyperparameters})
+    opt_ml.channel("train", sample_split()["train"][:100] + sample_split()["train"][-100:])
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert says in opt_ml.failure
+    assert says in result.stderr
