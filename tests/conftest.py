@@ -21,6 +21,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 # Small and fast, still a real model: what most tests train.
 FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "quantize": "False",
                  "min_count": "1"}
+# Small and fast, still a real model (~75 % on the sample's test split).
+FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
+             "min_count": "1"}
 
 
 def shared_data(relative: str) -> Path:
@@ -115,6 +118,12 @@ def _trained(tmp_path_factory, hyperparameters: dict) -> OptMl:
 def fasttext_tree(tmp_path_factory) -> OptMl:
     """A fastText model trained by `train` on the bundled sample."""
     return _trained(tmp_path_factory, FAST_FASTTEXT)
+
+
+@pytest.fixture(scope="session")
+def lstm_tree(tmp_path_factory) -> OptMl:
+    """An LSTM trained by `train` on the bundled sample."""
+    return _trained(tmp_path_factory, FAST_LSTM)
 
 
 class Server:

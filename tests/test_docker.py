@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, ROOT, OptMl, free_port, sample_split
+from conftest import FAST_FASTTEXT, FAST_LSTM, ROOT, OptMl, free_port, sample_split
 
 pytestmark = pytest.mark.docker
 IMAGE = "sentiment-sagemaker:test"
@@ -37,10 +37,11 @@ def docker_run(image: str, tree: OptMl, *args: str, timeout: float = 600) -> sub
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def container_model(image, tmp_path_factory) -> OptMl:
+@pytest.fixture(scope="session", params=["blazingtext", "lstm"])
+def container_model(request, image, tmp_path_factory) -> OptMl:
+    """A model trained by `docker run IMAGE train`, for each algorithm."""
     tree = OptMl(tmp_path_factory.mktemp("docker") / "opt/ml")
-    tree.hyperparameters(FAST_FASTTEXT)
+    tree.hyperparameters(FAST_FASTTEXT if request.param == "blazingtext" else FAST_LSTM)
     for name, lines in sample_split().items():
         tree.channel(name, lines)
     result = docker_run(image, tree, "train")
@@ -49,9 +50,9 @@ def container_model(image, tmp_path_factory) -> OptMl:
     return tree
 
 
-def test_train_in_the_container_writes_model_and_metrics(container_model):
-    assert (container_model.model_dir / "model.bin").exists()
-    assert json.loads((container_model.model_dir / "manifest.json").read_text())["algorithm"] == "blazingtext"
+def test_train_in_the_container_writes_model_and_metrics(container_model, request):
+    manifest = json.loads((container_model.model_dir / "manifest.json").read_text())
+    assert manifest["algorithm"] == request.node.callspec.params["container_model"]
     assert (container_model.output_dir / "data/metrics.json").exists()
 
 

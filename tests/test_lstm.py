@@ -13,15 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, OptMl, sample_split
+from conftest import FAST_LSTM, ROOT, OptMl, sample_split
 
 from model import lstm, predictor
 from model.context import TrainingContext
 from model.datasets import Example
-
-# Small and fast, still a real model (~75 % on the sample's test split).
-FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
-             "min_count": "1"}
 
 
 def _examples(lines: list[str]) -> list[Example]:

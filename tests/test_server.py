@@ -16,9 +16,13 @@ POSITIVE = "a wonderful , moving and funny film"
 NEGATIVE = "a dull , tedious and boring mess"
 
 
-@pytest.fixture(scope="module", params=["blazingtext"])
+TREES = {"blazingtext": "fasttext_tree", "lstm": "lstm_tree"}
+
+
+@pytest.fixture(scope="module", params=list(TREES))
 def server(request, tmp_path_factory):
-    tree = request.getfixturevalue(f"{request.param.replace('blazingtext', 'fasttext')}_tree")
+    """`serve` on each algorithm's model: nothing in container/ knows which it serves."""
+    tree = request.getfixturevalue(TREES[request.param])
     server = Server(tree.model_dir, tmp_path_factory.mktemp("serve") / "serve.log")
     server.wait_healthy()
     yield server
@@ -239,6 +243,13 @@ def test_user_code_errors_are_500_with_a_reference_and_logged_with_traceback(sta
     assert "boom" in response.json()["error"]
     assert server.post("{bad").status_code == 400  # still serving
     assert "Traceback" in server.log()
+
+
+def test_manifest_names_the_algorithm_served(server, request):
+    model_dir = request.getfixturevalue(TREES[request.node.callspec.params["server"]]).model_dir
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["algorithm"] == request.node.callspec.params["server"]
+    assert f"({manifest['algorithm']})" in server.log()
 
 
 def test_model_quality_on_held_out_sample(server):
