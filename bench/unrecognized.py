@@ -90,7 +90,7 @@ def plot(at, chosen: float, path: Path, algorithm: str) -> None:
     import matplotlib.pyplot as plt
 
     thresholds = [0.5 + i / 400 for i in range(201)]
-    points = [at(t) for t in thresholds]
+    points = [p for p in map(at, thresholds) if p[1] < 1]  # accuracy means nothing with nothing recognized
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
     axis.plot([1 - p[1] for p in points], [p[2] for p in points], label="accuracy on recognized pos/neg")
     axis.plot([1 - p[1] for p in points], [p[0] for p in points], label="neutral tweets marked unrecognized")
