@@ -142,6 +142,10 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our loggers carry their own level: importing chainer (numpy.distutils, through
+    # setuptools' distutils) resets the root logger to WARNING, which muted them.
+    for name in ("container", "model"):
+        logging.getLogger(name).setLevel(settings.log_level)
     started = time.monotonic()
     try:
         handler = Handler(settings)
