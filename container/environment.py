@@ -67,10 +67,6 @@ class TrainingEnvironment:
     current_host: str
     hosts: list[str]
 
-    @property
-    def failure_file(self) -> Path:
-        return self.output_dir / "failure"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TrainingEnvironment:
         config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input/config"))

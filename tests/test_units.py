@@ -229,7 +229,7 @@ def test_training_environment_defaults_to_opt_ml_layout(tmp_path):
     assert env.hyperparameters == {"epochs": "3", "seed": "4"}
     assert env.channels == {"train": tmp_path / "input/data/train", "validation": tmp_path / "input/data/validation"}
     assert env.model_dir == Path("/opt/ml/model")
-    assert env.failure_file == Path("/opt/ml/output/failure")
+    assert env.output_dir == Path("/opt/ml/output")
     assert env.checkpoint_dir == Path("/opt/ml/checkpoints")
     assert (env.current_host, env.hosts) == ("algo-2", ["algo-1", "algo-2"])
 
