@@ -16,9 +16,9 @@ import importlib.util
 import inspect
 import logging
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -113,7 +113,7 @@ class Handler:
             return
         # The reviewer sees every label's probability, not just the k the client asked for.
         full = self.model.predict([text for text, _ in chosen], k=len(self.model.labels))
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.capture.put([{"source": text, "guess": p.labels[0], "confidence": round(p.probs[0], 6),
                            "probs": {label: round(prob, 6) for label, prob in zip(all_.labels, all_.probs)},
                            "threshold": context.threshold, "model_version": self.manifest.get("model_version", "-"),
