@@ -129,7 +129,7 @@ class ServingSettings:
     workers: int
     threads: int
     timeout: int
-    max_payload_bytes: int
+    max_payload_mb: int
     batch: bool
     batch_strategy: str
     max_concurrent_transforms: int
@@ -145,6 +145,10 @@ class ServingSettings:
     @property
     def code_dir(self) -> Path:
         return self.model_dir / "code"
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ServingSettings:
@@ -170,7 +174,7 @@ class ServingSettings:
             threads=_int(env, "SENTIMENT_WORKER_THREADS", 4, maximum=256),
             # Batch transform waits 600 s for an invocation by default, real-time 60 s.
             timeout=_int(env, parameters.MODEL_SERVER_TIMEOUT_ENV, 600 if batch else 60),
-            max_payload_bytes=max_payload_mb * 1024 * 1024,
+            max_payload_mb=max_payload_mb,
             batch=batch,
             batch_strategy=strategy,
             max_concurrent_transforms=concurrent,

@@ -16,7 +16,6 @@ CSV rows `sentiment,confidence,label,prob[,label,prob...]`.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -85,11 +84,9 @@ def decode(body: bytes, content_type: str | None, default_k: int = 1) -> Inferen
 
 def _text(body: bytes, charset: str) -> str:
     try:
-        codecs.lookup(charset)
-    except LookupError:
-        raise GenericInferenceToolkitError(415, f"charset {charset!r} is not supported; use utf-8") from None
-    try:
         return body.decode(charset)
+    except LookupError:  # unknown, or not a text encoding (base64, zlib)
+        raise GenericInferenceToolkitError(415, f"charset {charset!r} is not supported; use utf-8") from None
     except UnicodeDecodeError as error:
         raise bad_request(f"the body is not valid {charset} text (byte {error.start})") from None
 

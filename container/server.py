@@ -57,7 +57,7 @@ def create_app(handler: Handler) -> Flask:
         return Response(json.dumps({
             "MaxConcurrentTransforms": settings.max_concurrent_transforms,
             "BatchStrategy": settings.batch_strategy,
-            "MaxPayloadInMB": settings.max_payload_bytes // (1024 * 1024),
+            "MaxPayloadInMB": settings.max_payload_mb,
         }), mimetype=content_types.JSON)
 
     @app.errorhandler(BaseInferenceToolkitError)
@@ -68,7 +68,7 @@ def create_app(handler: Handler) -> Flask:
     def http_error(error: HTTPException) -> Response:
         if error.code == 413:
             return json_error(413, f"the body exceeds {settings.max_payload_bytes:,} bytes "
-                                   f"({settings.max_payload_bytes // (1024 * 1024)} MB); split the request")
+                                   f"({settings.max_payload_mb} MB); split the request")
         return json_error(error.code or 500, error.description or error.name)
 
     @app.errorhandler(Exception)

@@ -131,6 +131,7 @@ def test_non_ascii_and_empty_texts_are_answered(server):
     ("x", "image/png", None, 415, "Content-Type"),
     ("x", None, None, 415, "Content-Type"),
     ("x", "text/plain; charset=klingon", None, 415, "charset"),
+    ("aGk=", "text/plain; charset=base64", None, 415, "charset"),  # a codec, but not a text encoding
     (json.dumps(["x"]), "application/json", "image/png", 406, "Accept"),
 ])
 def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_type, accept, status, says):
