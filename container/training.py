@@ -23,7 +23,7 @@ from pathlib import Path
 
 from container.environment import ConfigurationError, TrainingEnvironment
 from model import predictor, threshold
-from model.artifact import read_manifest, write_manifest
+from model.artifact import model_files, read_manifest, write_manifest
 from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import DataError, Example, read_path
 from model.evaluation import evaluate, metric_lines
@@ -70,7 +70,9 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     labels = sorted({e.label for e in data["train"]})
     if len(labels) < 2:
         raise TrainingError(f"the train channel holds a single label {labels}: a classifier needs at least two")
+    # Both output folders are checked now, not after hours of training.
     prepare_dir(env.model_dir, "model dir")
+    prepare_dir(env.output_data_dir, "output data dir")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
     train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
 
@@ -98,16 +100,15 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     if PREVIOUS_CHANNEL in env.channels:
         compare_with_previous(env.channels[PREVIOUS_CHANNEL], data, metrics)
 
-    model_files = model.save(env.model_dir)
+    saved = model.save(env.model_dir)
     manifest = write_manifest(
         env.model_dir, algorithm=algorithm_name, labels=model.labels,
-        preprocessing=model.manifest["preprocessing"], **model_files, threshold=chosen,
+        preprocessing=model.manifest["preprocessing"], **saved, threshold=chosen,
         hyperparameters={**params, **job},
         metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
         data=summaries, training_seconds=round(training_seconds, 1))
-    prepare_dir(env.output_data_dir, "output data dir")
     (env.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    size = sum(p.stat().st_size for p in env.model_dir.rglob("*") if p.is_file())
+    size = sum((env.model_dir / name).stat().st_size for name in model_files(manifest))
     log(f"training complete in {training_seconds:.1f} s: model {manifest['model_version']} "
         f"({size / 1e6:.1f} MB) in {env.model_dir}")
     return manifest

@@ -19,12 +19,17 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
+def model_files(manifest: dict) -> list[str]:
+    """The files a model consists of: the manifest's `*_file` fields (what its save() returned)."""
+    return sorted(value for key, value in manifest.items() if key.endswith("_file"))
+
+
 def write_manifest(model_dir: Path, **fields: Any) -> dict:
     """Write manifest.json with `fields` plus the format version, creation time and a
-    model version derived from the model files' bytes."""
+    model version derived from the bytes of the model's files."""
     manifest = {
         "format_version": FORMAT_VERSION,
-        "model_version": model_version(model_dir),
+        "model_version": model_version(model_dir, model_files(fields)),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **fields,
     }
@@ -43,12 +48,13 @@ def read_manifest(model_dir: Path) -> dict | None:
     return manifest
 
 
-def model_version(model_dir: Path) -> str:
-    """A short hash of the model's files: the same bytes give the same version."""
+def model_version(model_dir: Path, files: list[str]) -> str:
+    """A short hash of the model's files (not of other files left in the folder): the same
+    bytes give the same version."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != MANIFEST):
-        digest.update(path.relative_to(model_dir).as_posix().encode())
-        with path.open("rb") as stream:
+    for name in files:
+        digest.update(name.encode())
+        with (model_dir / name).open("rb") as stream:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:12]

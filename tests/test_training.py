@@ -206,3 +206,24 @@ def test_sigterm_during_fasttext_training_stops_the_job_without_a_model(opt_ml):
     assert "stopped on SIGTERM" in output
     assert not (opt_ml.model_dir / "model.bin").exists()
     assert opt_ml.failure is None
+
+
+def test_model_version_is_the_model_files_not_other_files_in_the_folder(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1", "seed": "3"})
+    opt_ml.channel("train", sample_split()["train"])
+    assert opt_ml.train(extra_env={"SM_NUM_CPUS": "1"}).returncode == 0
+    first = json.loads((opt_ml.model_dir / "manifest.json").read_text())["model_version"]
+    (opt_ml.model_dir / "lstm.npz").write_bytes(b"left over from an earlier run")
+    assert opt_ml.train(extra_env={"SM_NUM_CPUS": "1"}).returncode == 0  # same seed, one thread: same bytes
+    assert json.loads((opt_ml.model_dir / "manifest.json").read_text())["model_version"] == first
+
+
+def test_unwritable_output_data_dir_fails_before_training(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", sample_split()["train"])
+    opt_ml.output_dir.mkdir(parents=True)
+    (opt_ml.output_dir / "data").write_text("a file where the output data folder should be")
+    result = opt_ml.train()
+    assert result.returncode != 0
+    assert "cannot write to the output data dir" in opt_ml.failure
+    assert "epoch 1/" not in result.stdout
