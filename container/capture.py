@@ -15,6 +15,7 @@ upload that fails is retried at the next rotation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -74,8 +75,9 @@ class CaptureStore:
                 self._pid = os.getpid()
 
     def _drop(self, count: int, why: str) -> None:
-        before = self.dropped
-        self.dropped += count
+        with self._lock:  # request threads and the writer both drop
+            before = self.dropped
+            self.dropped += count
         # Log the first drop and then at each power of two, not once per message.
         if before == 0 or (self.dropped.bit_length() > before.bit_length()):
             log.warning("capture: dropped %d unrecognized messages so far (%s)", self.dropped, why)
@@ -98,8 +100,8 @@ class CaptureStore:
             if file is not None and (size >= self.max_bytes or time.time() - opened >= self.max_seconds
                                      or item is _STOP):
                 file.close()
-                self._publish(Path(file.name))
                 file = None
+                self._upload_closed_files()
             if batch:
                 try:
                     if file is None:
@@ -111,9 +113,12 @@ class CaptureStore:
                     size += len(data)
                 except OSError as error:
                     self._drop(len(batch), f"cannot write to {self.folder}: {error.strerror or error}")
-                    file = None
+                    if file is not None:
+                        with contextlib.suppress(OSError):  # the writer thread must outlive a bad disk
+                            file.close()
+                        file = None
             if item is _STOP:
-                self._publish_pending()
+                self._upload_closed_files()
                 return
 
     def _open(self, sequence: int):
@@ -122,12 +127,9 @@ class CaptureStore:
         name = f"unrecognized-{stamp}-{socket.gethostname()}-{os.getpid()}-{sequence}.jsonl"
         return (self.folder / name).open("ab")
 
-    def _publish(self, path: Path) -> None:
-        """Local store: the file is already in place. S3: upload it and the ones that failed before."""
-        if self.s3_bucket:
-            self._publish_pending()
-
-    def _publish_pending(self) -> None:
+    def _upload_closed_files(self) -> None:
+        """S3: upload this process's closed files, the ones that failed before too (a local
+        store has nothing to do: its files are already in place)."""
         if not self.s3_bucket:
             return
         import boto3  # only S3 stores need it
