@@ -11,7 +11,6 @@ Prints accuracy, training time, artifact size and start time; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,24 +20,10 @@ import time
 from pathlib import Path
 
 import requests
+from common import POLAR, ROOT, hyperparameter_flags, run_train, sts_test, training_data
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from model.datasets import filter_labels, read_path, write_blazingtext  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-POLAR = {"positive", "negative"}
-
-
-def build_channels(channels: Path) -> None:
-    train, _ = read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")
-    semeval, _ = read_path(DATA / "semeval2013-2016")
-    train += filter_labels(semeval, POLAR)[0]
-    test, _ = filter_labels(read_path(DATA / "sentiment140/testdata.manual.2009.06.14.csv")[0], POLAR)
-    write_blazingtext(train, channels / "train/train.txt")
-    write_blazingtext(test, channels / "test/test.txt")
-    print(f"train: {len(train)} rows (Sentiment140 110k + SemEval pos/neg); test: {len(test)} rows (STS)")
+from model.artifact import model_files
+from model.datasets import filter_labels, write_blazingtext
 
 
 def first_ping_seconds(model_dir: Path, work: Path) -> float:
@@ -61,29 +46,22 @@ def first_ping_seconds(model_dir: Path, work: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args()
-    if not (DATA / "sentiment140").exists():
-        print(f"needs {DATA}")
-        return 2
+    hyperparameters = hyperparameter_flags(__doc__)
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
         work = Path(tmp)
-        build_channels(work / "channels")
-        flags = ["--train", str(work / "channels/train"), "--test", str(work / "channels/test"),
-                 "--model-dir", str(work / "model"), "--output-dir", str(work / "output")]
-        for item in args.hyperparameter:
-            flags += ["-p", item]
+        train, _ = training_data()
+        test, _ = filter_labels(sts_test(), POLAR)
+        write_blazingtext(train, work / "train/train.txt")
+        write_blazingtext(test, work / "test/test.txt")
+        print(f"train: {len(train)} rows (Sentiment140 110k + SemEval pos/neg); test: {len(test)} rows (STS)")
         started = time.monotonic()
-        result = subprocess.run([sys.executable, str(ROOT / "train"), *flags], capture_output=True, text=True)
+        run_train(work, {"train": work / "train", "test": work / "test"}, hyperparameters)
         seconds = time.monotonic() - started
-        if result.returncode != 0:
-            print(result.stdout[-3000:], result.stderr[-3000:])
-            return 1
+        manifest = json.loads((work / "model/manifest.json").read_text())
         metrics = json.loads((work / "output/data/metrics.json").read_text())["test"]
-        size = sum(p.stat().st_size for p in (work / "model").rglob("*") if p.is_file())
+        size = sum((work / "model" / name).stat().st_size for name in model_files(manifest))
         ping = first_ping_seconds(work / "model", work)
-        print(f"hyperparameters: {' '.join(args.hyperparameter) or 'defaults'}")
+        print(f"hyperparameters: {' '.join(hyperparameters) or 'defaults'}")
         print(f"STS test accuracy: {metrics['accuracy']:.4f} ({metrics['examples']} tweets), "
               f"macro F1 {metrics['macro_f1']:.4f}")
         print(f"train wall time: {seconds:.1f} s; artifact: {size / 1e6:.1f} MB; "

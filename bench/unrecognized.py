@@ -13,50 +13,30 @@ coverage/accuracy plot over all thresholds, written to docs/.
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import POLAR, ROOT, hyperparameter_flags, run_train, sts_test, training_data
 
-from model import predictor  # noqa: E402
-from model.datasets import filter_labels, read_path, stratified_split, write_blazingtext  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-POLAR = {"positive", "negative"}
+from model import predictor
+from model.datasets import write_blazingtext
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
-    args = parser.parse_args()
-    if not (DATA / "sentiment140").exists():
-        print(f"needs {DATA}")
-        return 2
-    algorithm = dict(item.partition("=")[::2] for item in args.hyperparameter).get("algorithm", "blazingtext")
+    hyperparameters = hyperparameter_flags(__doc__)
+    algorithm = dict(item.partition("=")[::2] for item in hyperparameters).get("algorithm", "blazingtext")
     with tempfile.TemporaryDirectory(prefix="bench-unrecognized-") as tmp:
         work = Path(tmp)
-        semeval, _ = filter_labels(read_path(DATA / "semeval2013-2016")[0], POLAR)
-        semeval_train, validation = stratified_split(semeval, (0.9, 0.1), seed=1)
-        train, _ = read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")
-        write_blazingtext(train + semeval_train, work / "train/train.txt")
+        train, validation = training_data(validation_share=0.1)
+        write_blazingtext(train, work / "train/train.txt")
         write_blazingtext(validation, work / "validation/validation.txt")
-        flags = ["--train", str(work / "train"), "--validation", str(work / "validation"),
-                 "--model-dir", str(work / "model"), "--output-dir", str(work / "output")]
-        for item in args.hyperparameter:
-            flags += ["-p", item]
-        result = subprocess.run([sys.executable, str(ROOT / "train"), *flags], capture_output=True, text=True)
-        if result.returncode != 0:
-            print(result.stdout[-2000:], result.stderr[-2000:])
-            return 1
+        run_train(work, {"train": work / "train", "validation": work / "validation"}, hyperparameters)
         model = predictor.load(work / "model")
         chosen = json.loads((work / "model/manifest.json").read_text())["threshold"]
 
-    test, _ = read_path(DATA / "sentiment140/testdata.manual.2009.06.14.csv")
+    test = sts_test()
     predictions = model.predict([e.text for e in test], k=1)
     rows = [(p.probs[0], e.label, p.labels[0]) for p, e in zip(predictions, test)]
 

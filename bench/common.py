@@ -1,0 +1,55 @@
+"""What the accuracy benchmarks share: their flags, the issues' data, and a real `train` run."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from model.datasets import Example, filter_labels, read_path, stratified_split  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+POLAR = {"positive", "negative"}
+
+
+def hyperparameter_flags(doc: str) -> list[str]:
+    """Parse `-p NAME=VALUE` flags (the script's --help is `doc`'s first paragraph); exit when
+    ../shared/data is missing. Returns the NAME=VALUE items."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    if not (DATA / "sentiment140").exists():
+        sys.exit(f"needs {DATA}")
+    return args.hyperparameter
+
+
+def training_data(validation_share: float = 0.0) -> tuple[list[Example], list[Example]]:
+    """The issues' training set, Sentiment140's 110k part plus SemEval's positive/negative rows,
+    and a stratified, seeded `validation_share` of the SemEval rows held out from it."""
+    train, _ = read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")
+    semeval, _ = filter_labels(read_path(DATA / "semeval2013-2016")[0], POLAR)
+    if not validation_share:
+        return train + semeval, []
+    kept, validation = stratified_split(semeval, (1 - validation_share, validation_share), seed=1)
+    return train + kept, validation
+
+
+def sts_test() -> list[Example]:
+    """The Sentiment140 hand-labelled test set, all 498 rows (neutral included)."""
+    return read_path(DATA / "sentiment140/testdata.manual.2009.06.14.csv")[0]
+
+
+def run_train(work: Path, channels: dict[str, Path], hyperparameters: list[str]) -> subprocess.CompletedProcess:
+    """`train` on `channels`, writing work/model and work/output; on failure print its log's tail and exit."""
+    flags = [f"--{name}={path}" for name, path in channels.items()]
+    flags += ["--model-dir", str(work / "model"), "--output-dir", str(work / "output")]
+    for item in hyperparameters:
+        flags += ["-p", item]
+    result = subprocess.run([sys.executable, str(ROOT / "train"), *flags], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(result.stdout[-2000:] + result.stderr[-2000:])
+    return result
