@@ -78,6 +78,9 @@ class Handler:
         chosen = {name: getattr(user, name, None) or globals()[f"default_{name}"] for name in FUNCTIONS}
         self.user_functions = [name for name in FUNCTIONS if user is not None and hasattr(user, name)]
         self.model_fn, self.input_fn, self.predict_fn, self.output_fn = (chosen[name] for name in FUNCTIONS)
+        # Whether each takes `context` is decided here once, not on every request.
+        self._input, self._predict, self._output = (
+            _with_context(f) for f in (self.input_fn, self.predict_fn, self.output_fn))
         self.model = self.model_fn(str(settings.model_dir))
         self.manifest = getattr(self.model, "manifest", None) or {}
         recorded = (self.manifest.get("threshold") or {}).get("value", 0.0)
@@ -96,11 +99,11 @@ class Handler:
             context.threshold = self.threshold if attribute is None else parse_threshold(attribute)
         except ValueError as error:
             raise formats.bad_request(f"custom attribute threshold {error}") from None
-        data = _call(self.input_fn, context, body, content_type or "")
-        prediction = _call(self.predict_fn, context, data, self.model)
+        data = self._input(context, body, content_type or "")
+        prediction = self._predict(context, data, self.model)
         if self.capture and isinstance(data, formats.InferenceRequest):
             self._capture_unrecognized(data.texts, prediction, context)
-        result = _call(self.output_fn, context, prediction, response_type)
+        result = self._output(context, prediction, response_type)
         body_out, out_type = result if isinstance(result, tuple) else (result, response_type)
         return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
 
@@ -131,10 +134,11 @@ class Handler:
         return chosen
 
 
-def _call(function: Callable, context: RequestContext, *args):
+def _with_context(function: Callable) -> Callable:
+    """`function` as f(context, *args): given the context only if it has a parameter named so."""
     if "context" in inspect.signature(function).parameters:
-        return function(*args, context=context)
-    return function(*args)
+        return lambda context, *args: function(*args, context=context)
+    return lambda context, *args: function(*args)
 
 
 def _user_module(settings: ServingSettings) -> ModuleType | None:
