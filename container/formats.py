@@ -11,7 +11,8 @@ Responses keep BlazingText's shape, one record per text, in order, and add the
 product's verdict: `{"label": ["__label__positive"], "prob": [0.97],
 "sentiment": "positive", "confidence": 0.97}`, where sentiment is "unrecognized"
 when the confidence is below the threshold; as a JSON list, as JSON lines, or as
-CSV rows `sentiment,confidence,label,prob[,label,prob...]`.
+CSV rows `sentiment,confidence,label,prob[,label,prob...]`. Each record is made
+from one `Answer`, which the default predict_fn derives from one model call.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sagemaker_inference.errors import GenericInferenceToolkitError
 
@@ -35,6 +37,37 @@ class InferenceRequest:
 
     texts: list[str]
     ks: list[int]
+
+
+@dataclass(frozen=True)
+class Answer(Prediction):
+    """A Prediction cut to the k labels asked for, with the verdict and every label's probability.
+
+    `sentiment` is the top label, or "unrecognized" below the threshold; `every_label`
+    maps each label to its probability (what a reviewer of a captured message sees).
+    """
+
+    sentiment: str = ""
+    every_label: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        return self.probs[0]
+
+
+def answer(prediction: Prediction, threshold: float, k: int | None = None) -> Answer:
+    """`prediction` (most probable label first) as an Answer, cut to `k` labels (None: as given).
+
+    An Answer is returned as it is: the verdict is worked out once per text.
+    """
+    if isinstance(prediction, Answer):
+        return prediction
+    labels, probs = prediction.labels, prediction.probs
+    return Answer(labels[:k], probs[:k], sentiment(labels[0], probs[0], threshold), dict(zip(labels, probs)))
+
+
+def answers(predictions: Sequence[Prediction], ks: Sequence[int], threshold: float) -> list[Answer]:
+    return [answer(p, threshold, k) for p, k in zip(predictions, ks)]
 
 
 def bad_request(message: str) -> GenericInferenceToolkitError:
@@ -62,14 +95,14 @@ def parse_k(value: object, where: str) -> int:
     return value
 
 
-def decode(body: bytes, content_type: str | None, default_k: int = 1) -> InferenceRequest:
-    """Parse a request body; raise a 400/415 GenericInferenceToolkitError saying what is wrong."""
-    mime, params = content_types.parse(content_type)
+def decode(body: bytes, mime: str, charset: str = "utf-8", default_k: int = 1) -> InferenceRequest:
+    """Parse a request body of media type `mime` (canonical, see content_types);
+    raise a 400/415 GenericInferenceToolkitError saying what is wrong."""
     if mime not in content_types.REQUEST_TYPES:
         raise GenericInferenceToolkitError(
-            415, f"Content-Type {content_type or '(none)'!r} is not supported; "
+            415, f"Content-Type {mime or '(none)'!r} is not supported; "
                  f"use one of {', '.join(content_types.REQUEST_TYPES)}")
-    text = _text(body, params.get("charset", "utf-8"))
+    text = _text(body, charset)
     if mime == content_types.JSON:
         texts, ks = _json(text, default_k)
     elif mime == content_types.JSONLINES:
@@ -148,13 +181,12 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def record(prediction: Prediction, threshold: float) -> dict:
-    """One text's answer: BlazingText's shape, plus sentiment and confidence."""
-    confidence = prediction.probs[0]
-    return {"label": [LABEL_PREFIX + label for label in prediction.labels],
-            "prob": [round(p, 6) for p in prediction.probs],
-            "sentiment": sentiment(prediction.labels[0], confidence, threshold),
-            "confidence": round(confidence, 6)}
+def record(answer: Answer) -> dict:
+    """One text's response record: BlazingText's shape, plus sentiment and confidence."""
+    return {"label": [LABEL_PREFIX + label for label in answer.labels],
+            "prob": [round(p, 6) for p in answer.probs],
+            "sentiment": answer.sentiment,
+            "confidence": round(answer.confidence, 6)}
 
 
 def encode(records: list[dict], accept: str) -> bytes:

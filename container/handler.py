@@ -8,6 +8,10 @@
 Any of them defined in the user's `/opt/ml/model/code/inference.py` (or the file
 named by `SAGEMAKER_PROGRAM`) replaces ours; the others stay ours. A function
 that has a parameter named `context` also gets the `RequestContext`.
+
+A request's headers are parsed once (`Handler.context`), its texts predicted once
+(every label's probability), and each text's k labels, verdict and capture record
+derived from that one result (`formats.Answer`).
 """
 
 from __future__ import annotations
@@ -23,50 +27,58 @@ from pathlib import Path
 from types import ModuleType
 
 from sagemaker_inference.errors import GenericInferenceToolkitError
+from werkzeug.wrappers import Request
 
 from container import content_types, formats
 from container.capture import CaptureStore
 from container.environment import ConfigurationError, ServingSettings
 from model import predictor
 from model.predictor import Prediction, Predictor
-from model.threshold import UNRECOGNIZED, parse_threshold, sentiment
+from model.threshold import UNRECOGNIZED, parse_threshold
 
 log = logging.getLogger(__name__)
 FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 @dataclass
 class RequestContext:
-    """Per-request facts besides the body: SageMaker's custom attributes header, parsed, the
-    request's id, and the confidence threshold below which a message is unrecognized."""
+    """One invocation's facts besides its body, parsed once from its headers by `Handler.context`.
 
-    custom_attributes: dict[str, str] = field(default_factory=dict)
-    request_id: str = ""
+    request_type: the Content-Type's media type, aliases resolved ("text/csv"); charset: its
+    charset parameter; response_type: what the answer is written as, chosen from Accept; k:
+    labels per text unless the body says otherwise; threshold: confidence below which a
+    message is unrecognized; custom_attributes: SageMaker's custom attributes header, parsed.
+    """
+
+    request_type: str = ""
+    charset: str = "utf-8"
+    response_type: str = content_types.JSON
+    k: int = 1
     threshold: float = 0.0
+    request_id: str = ""
+    custom_attributes: dict[str, str] = field(default_factory=dict)
 
 
 def default_model_fn(model_dir: str) -> Predictor:
     return predictor.load(model_dir)
 
 
-def default_input_fn(request_body: bytes, content_type: str, context: RequestContext | None = None
-                     ) -> formats.InferenceRequest:
-    attributes = context.custom_attributes if context else {}
-    k = formats.parse_k(attributes["k"], "custom attribute k") if "k" in attributes else 1
-    return formats.decode(request_body, content_type, default_k=k)
+def default_input_fn(request_body: bytes, content_type: str, context: RequestContext) -> formats.InferenceRequest:
+    # The header was parsed once, into the context; `content_type` is the raw header for user code.
+    return formats.decode(request_body, context.request_type, context.charset, default_k=context.k)
 
 
 def default_predict_fn(data: formats.InferenceRequest, model: Predictor,
-                       context: RequestContext | None = None) -> list[Prediction]:
-    # One batched call with the largest k asked for, then each text cut to its own k.
-    predictions = model.predict(data.texts, k=max(data.ks))
-    return [Prediction(p.labels[:k], p.probs[:k]) for p, k in zip(predictions, data.ks)]
+                       context: RequestContext) -> list[formats.Answer]:
+    # One batched call for every label's probability: each text's k labels, its verdict and
+    # its capture record all come from it.
+    predictions = model.predict(data.texts, k=len(model.labels))
+    return formats.answers(predictions, data.ks, context.threshold)
 
 
-def default_output_fn(prediction: list[Prediction], accept: str,
-                      context: RequestContext | None = None) -> tuple[bytes, str]:
-    threshold = context.threshold if context else 0.0
-    return formats.encode([formats.record(p, threshold) for p in prediction], accept), accept
+def default_output_fn(prediction: list[formats.Answer], accept: str, context: RequestContext) -> tuple[bytes, str]:
+    return formats.encode([formats.record(answer) for answer in prediction], accept), accept
 
 
 class Handler:
@@ -89,49 +101,56 @@ class Handler:
         self.capture = CaptureStore(settings.capture_uri, settings.capture_max_bytes,
                                     settings.capture_max_seconds) if settings.capture_uri else None
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None,
-               context: RequestContext) -> tuple[bytes, str]:
-        """Run input_fn, predict_fn, output_fn; errors meant for the client are GenericInferenceToolkitError."""
-        request_type, _ = content_types.parse(content_type)
-        response_type = self._response_type(request_type, accept)
-        attribute = context.custom_attributes.get("threshold")
-        try:
-            context.threshold = self.threshold if attribute is None else parse_threshold(attribute)
-        except ValueError as error:
-            raise formats.bad_request(f"custom attribute threshold {error}") from None
-        data = self._input(context, body, content_type or "")
-        prediction = self._predict(context, data, self.model)
-        if self.capture and isinstance(data, formats.InferenceRequest):
-            self._capture_unrecognized(data.texts, prediction, context)
-        result = self._output(context, prediction, response_type)
-        body_out, out_type = result if isinstance(result, tuple) else (result, response_type)
-        return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
-
-    def _capture_unrecognized(self, texts: list[str], predictions: list, context: RequestContext) -> None:
-        if not all(isinstance(p, Prediction) for p in predictions):
-            return  # a user predict_fn with its own output: nothing we can judge
-        chosen = [(text, p) for text, p in zip(texts, predictions)
-                  if sentiment(p.labels[0], p.probs[0], context.threshold) == UNRECOGNIZED]
-        if not chosen:
-            return
-        # The reviewer sees every label's probability, not just the k the client asked for.
-        full = self.model.predict([text for text, _ in chosen], k=len(self.model.labels))
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
-        self.capture.put([{"source": text, "guess": p.labels[0], "confidence": round(p.probs[0], 6),
-                           "probs": {label: round(prob, 6) for label, prob in zip(all_.labels, all_.probs)},
-                           "threshold": context.threshold, "model_version": self.manifest.get("model_version", "-"),
-                           "time": now, "request_id": context.request_id}
-                          for (text, p), all_ in zip(chosen, full)])
-
-    def _response_type(self, request_type: str, accept: str | None) -> str:
+    def context(self, request: Request, request_id: str) -> RequestContext:
+        """Parse a request's headers, once; a client's mistake raises a 4xx GenericInferenceToolkitError."""
+        attributes = formats.parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES))
+        request_type = content_types.canonical(request.mimetype)
         default = self.settings.default_accept or content_types.default_response_type(request_type)
         if self.output_fn is not default_output_fn:
-            return accept or default  # the user's output_fn decides what it can write
-        chosen = content_types.negotiate(accept, default)
-        if chosen is None:
-            raise GenericInferenceToolkitError(
-                406, f"Accept {accept!r} cannot be served; use one of {', '.join(content_types.RESPONSE_TYPES)}")
-        return chosen
+            response_type = request.headers.get("Accept") or default  # the user's output_fn decides
+        else:
+            response_type = content_types.negotiate(request.accept_mimetypes, default)
+            if response_type is None:
+                raise GenericInferenceToolkitError(406, f"Accept {request.headers.get('Accept')!r} cannot be "
+                                                        f"served; use one of {', '.join(content_types.RESPONSE_TYPES)}")
+        k = formats.parse_k(attributes["k"], "custom attribute k") if "k" in attributes else 1
+        try:
+            threshold = parse_threshold(attributes["threshold"]) if "threshold" in attributes else self.threshold
+        except ValueError as error:
+            raise formats.bad_request(f"custom attribute threshold {error}") from None
+        return RequestContext(request_type, request.mimetype_params.get("charset", "utf-8"), response_type, k,
+                              threshold, request_id, attributes)
+
+    def invoke(self, body: bytes, content_type: str, context: RequestContext) -> tuple[bytes, str]:
+        """Run input_fn, predict_fn, output_fn; errors meant for the client are GenericInferenceToolkitError."""
+        data = self._input(context, body, content_type)
+        prediction = self._predict(context, data, self.model)
+        if isinstance(data, formats.InferenceRequest) and _all_predictions(prediction, data.texts):
+            # A user predict_fn's Predictions get their verdict here, once, for capture and output alike.
+            prediction = [formats.answer(p, context.threshold) for p in prediction]
+            if self.capture:
+                self._capture_unrecognized(data.texts, prediction, context)
+        result = self._output(context, prediction, context.response_type)
+        body_out, out_type = result if isinstance(result, tuple) else (result, context.response_type)
+        return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
+
+    def _capture_unrecognized(self, texts: list[str], answers: list[formats.Answer], context: RequestContext) -> None:
+        chosen = [(text, a) for text, a in zip(texts, answers) if a.sentiment == UNRECOGNIZED]
+        if not chosen:
+            return
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        version = self.manifest.get("model_version", "-")
+        self.capture.put([{"source": text, "guess": a.labels[0], "confidence": round(a.confidence, 6),
+                           "probs": {label: round(prob, 6) for label, prob in a.every_label.items()},
+                           "threshold": context.threshold, "model_version": version,
+                           "time": now, "request_id": context.request_id}
+                          for text, a in chosen])
+
+
+def _all_predictions(prediction: object, texts: list[str]) -> bool:
+    """Whether predict_fn gave one Prediction per text (a user's may give anything else)."""
+    return (isinstance(prediction, list) and len(prediction) == len(texts)
+            and all(isinstance(p, Prediction) for p in prediction))
 
 
 def _with_context(function: Callable) -> Callable:

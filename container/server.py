@@ -1,7 +1,8 @@
 """The HTTP side of `serve`: Flask routes behind gunicorn, on SageMaker's port.
 
-Request path: gunicorn -> `create_app` routes -> `Handler.invoke` (input_fn,
-predict_fn, output_fn) -> the predictor loaded once in the master process,
+Request path: gunicorn -> `create_app` routes -> `Handler.context` (the headers,
+parsed once) -> `Handler.invoke` (input_fn, predict_fn, output_fn) -> the
+predictor loaded once in the master process,
 before the workers fork, so they share it and /ping can only answer once it is
 there.
 """
@@ -22,11 +23,9 @@ from werkzeug.exceptions import HTTPException
 
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings
-from container.formats import parse_custom_attributes
-from container.handler import Handler, RequestContext
+from container.handler import Handler
 
 log = logging.getLogger("container.server")
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 def json_error(status: int, message: str) -> Response:
@@ -46,10 +45,8 @@ def create_app(handler: Handler) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        context = RequestContext(parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES)),
-                                 request_id=uuid.uuid4().hex)
-        body, content_type = handler.invoke(request.get_data(cache=False), request.headers.get("Content-Type"),
-                                            request.headers.get("Accept"), context)
+        context = handler.context(request, request_id=uuid.uuid4().hex)
+        body, content_type = handler.invoke(request.get_data(cache=False), request.content_type or "", context)
         return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
 
     @app.get("/execution-parameters")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE, shared_data
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings, TrainingEnvironment
@@ -188,10 +190,9 @@ def test_evaluate_and_metric_lines():
 # --- content types and attributes -------------------------------------------------
 
 
-def test_content_type_parsing():
-    assert content_types.parse("Text/CSV; charset=UTF-8") == ("text/csv", {"charset": "utf-8"})
-    assert content_types.parse("application/x-jsonlines") == ("application/jsonlines", {})
-    assert content_types.parse(None) == ("", {})
+def test_content_type_aliases():
+    assert content_types.canonical("application/x-ndjson") == "application/jsonlines"
+    assert content_types.canonical("text/csv") == "text/csv"
 
 
 @pytest.mark.parametrize("accept, expected", [
@@ -204,9 +205,11 @@ def test_content_type_parsing():
     ("text/csv;q=0.1, application/json", "application/json"),
     ("image/png", None),
     ("text/csv;q=0", None),
+    ("text/*, text/csv;q=0", None),  # the client refuses the only text type we write
+    ("application/x-ndjson", "application/jsonlines"),
 ])
 def test_accept_negotiation(accept, expected):
-    assert content_types.negotiate(accept, "application/json") == expected
+    assert content_types.negotiate(parse_accept_header(accept, MIMEAccept), "application/json") == expected
 
 
 def test_custom_attributes():
