@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from container.environment import ServingSettings
+from container.handler import CUSTOM_ATTRIBUTES, Handler
+from container.server import create_app
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 0.05) -> bool:
@@ -15,3 +23,43 @@ def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+@dataclass
+class Reply:
+    """What a test reads of an HTTP answer, the same from the test client as from `requests`."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class AppClient:
+    """`serve`'s WSGI app on a real model, called in process through Flask's test client.
+
+    The fast layer of the server tests: the whole request path (routes, handler, formats,
+    the model) without gunicorn and sockets; what only a real server shows is tested on one.
+    """
+
+    def __init__(self, model_dir: Path, env: Mapping[str, str] | None = None):
+        self.handler = Handler(ServingSettings.from_env({"SM_MODEL_DIR": str(model_dir), **(env or {})}))
+        self.client = create_app(self.handler).test_client()
+
+    def post(self, body: bytes | str, content_type: str | None = "application/json", accept: str | None = None,
+             attributes: str | None = None) -> Reply:
+        headers = {name: value for name, value in (("Content-Type", content_type), ("Accept", accept),
+                                                   (CUSTOM_ATTRIBUTES, attributes)) if value is not None}
+        response = self.client.post("/invocations", data=body.encode() if isinstance(body, str) else body,
+                                    headers=headers)
+        return Reply(response.status_code, response.headers, response.data)
+
+    def get(self, path: str) -> Reply:
+        response = self.client.get(path)
+        return Reply(response.status_code, response.headers, response.data)

@@ -1,4 +1,9 @@
-"""`serve` as SageMaker runs it: a real gunicorn on a loopback port, a real trained model."""
+"""`serve` as SageMaker runs it, on real trained models of both algorithms, in two layers.
+
+The contract (formats, content types, errors) goes through the app in process (`server`,
+Flask's test client); what only a real server shows (ping, body limit over a socket,
+logs, signals, start-up failures) goes through a real gunicorn on a loopback port (`live`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import Server, sample_split
+from support import AppClient
 
 POSITIVE = "a wonderful , moving and funny film"
 NEGATIVE = "a dull , tedious and boring mess"
@@ -20,8 +26,14 @@ TREES = {"blazingtext": "fasttext_tree", "lstm": "lstm_tree"}
 
 
 @pytest.fixture(scope="module", params=list(TREES))
-def server(request, tmp_path_factory):
-    """`serve` on each algorithm's model: nothing in container/ knows which it serves."""
+def server(request) -> AppClient:
+    """The app on each algorithm's model: nothing in container/ knows which it serves."""
+    return AppClient(request.getfixturevalue(TREES[request.param]).model_dir)
+
+
+@pytest.fixture(scope="module", params=list(TREES))
+def live(request, tmp_path_factory):
+    """`serve` on each algorithm's model, a real gunicorn on a loopback port."""
     tree = request.getfixturevalue(TREES[request.param])
     server = Server(tree.model_dir, tmp_path_factory.mktemp("serve") / "serve.log")
     server.wait_healthy()
@@ -33,8 +45,8 @@ def labels(records: list[dict]) -> list[str]:
     return [r["label"][0] for r in records]
 
 
-def test_ping_is_200_with_an_empty_body(server):
-    response = requests.get(server.url + "/ping", timeout=2)
+def test_ping_is_200_with_an_empty_body(live):
+    response = requests.get(live.url + "/ping", timeout=2)
     assert response.status_code == 200
     assert response.content == b""
 
@@ -133,6 +145,7 @@ def test_non_ascii_and_empty_texts_are_answered(server):
     ("x", "text/plain; charset=klingon", None, 415, "charset"),
     ("aGk=", "text/plain; charset=base64", None, 415, "charset"),  # a codec, but not a text encoding
     (json.dumps(["x"]), "application/json", "image/png", 406, "Accept"),
+    (json.dumps(["x"]), "application/json", "text/*, text/csv;q=0", 406, "Accept"),
 ])
 def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_type, accept, status, says):
     response = server.post(body, content_type, accept)
@@ -141,9 +154,17 @@ def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_ty
     assert says.lower() in response.json()["error"].lower()
 
 
-def test_body_over_6_mb_is_413_and_just_under_is_served(server):
+@pytest.mark.parametrize("attributes, says", [("k=two", "k"), ("threshold=2", "threshold")])
+def test_bad_custom_attributes_are_400(server, attributes, says):
+    response = server.post(json.dumps([POSITIVE]), attributes=attributes)
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+
+
+def test_body_over_6_mb_is_413_and_just_under_is_served(live):
+    server = live
     limit = 6 * 1024 * 1024
-    line = (POSITIVE + "\n").encode()
+    line = (POSITIVE * 30 + "\n").encode()  # long lines: the limit is in bytes, the model's time per text
     under = line * ((limit - 1) // len(line))
     response = server.post(under, "text/plain")
     assert response.status_code == 200
@@ -154,20 +175,21 @@ def test_body_over_6_mb_is_413_and_just_under_is_served(server):
 
 
 def test_unknown_route_and_method_are_json(server):
-    assert requests.get(server.url + "/nope", timeout=5).json()["error"]
-    response = requests.get(server.url + "/invocations", timeout=5)
+    assert server.get("/nope").json()["error"]
+    response = server.get("/invocations")
     assert response.status_code == 405
     assert response.json()["error"]
 
 
 def test_execution_parameters(server):
-    params = requests.get(server.url + "/execution-parameters", timeout=5).json()
+    params = server.get("/execution-parameters").json()
     assert params["BatchStrategy"] == "MULTI_RECORD"
     assert params["MaxPayloadInMB"] == 6
     assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100
 
 
-def test_the_server_survives_bad_requests_and_pings_are_not_access_logged(server):
+def test_the_server_survives_bad_requests_and_pings_are_not_access_logged(live):
+    server = live
     for _ in range(5):
         server.post("{bad", "application/json")
         requests.get(server.url + "/ping", timeout=2)
@@ -182,7 +204,8 @@ def test_batch_transform_settings(start_server, fasttext_tree):
                                                     "SAGEMAKER_BATCH_STRATEGY": "SINGLE_RECORD"})
     params = requests.get(server.url + "/execution-parameters", timeout=5).json()
     assert params == {"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 20}
-    body = (POSITIVE + "\n").encode() * (8 * 1024 * 1024 // (len(POSITIVE) + 1))  # 8 MB, over real-time's 6
+    line = (POSITIVE * 30 + "\n").encode()
+    body = line * (8 * 1024 * 1024 // len(line))  # 8 MB, over real-time's 6
     response = server.post(body, "text/plain")
     assert response.status_code == 200
     assert len(response.text.splitlines()) == body.count(b"\n")
@@ -246,11 +269,11 @@ def test_user_code_errors_are_500_with_a_reference_and_logged_with_traceback(sta
     assert "Traceback" in server.log()
 
 
-def test_manifest_names_the_algorithm_served(server, request):
-    model_dir = request.getfixturevalue(TREES[request.node.callspec.params["server"]]).model_dir
+def test_manifest_names_the_algorithm_served(live, request):
+    model_dir = request.getfixturevalue(TREES[request.node.callspec.params["live"]]).model_dir
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    assert manifest["algorithm"] == request.node.callspec.params["server"]
-    assert f"({manifest['algorithm']})" in server.log()
+    assert manifest["algorithm"] == request.node.callspec.params["live"]
+    assert f"({manifest['algorithm']})" in live.log()
 
 
 def test_model_quality_on_held_out_sample(server):
