@@ -16,6 +16,7 @@ derived from that one result (`formats.Answer`).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
@@ -27,6 +28,8 @@ from pathlib import Path
 from types import ModuleType
 
 from sagemaker_inference.errors import GenericInferenceToolkitError
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header, parse_options_header
 from werkzeug.wrappers import Request
 
 from container import content_types, formats
@@ -103,23 +106,30 @@ class Handler:
 
     def context(self, request: Request, request_id: str) -> RequestContext:
         """Parse a request's headers, once; a client's mistake raises a 4xx GenericInferenceToolkitError."""
-        attributes = formats.parse_custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES))
-        request_type = content_types.canonical(request.mimetype)
-        default = self.settings.default_accept or content_types.default_response_type(request_type)
-        if self.output_fn is not default_output_fn:
-            response_type = request.headers.get("Accept") or default  # the user's output_fn decides
-        else:
-            response_type = content_types.negotiate(request.accept_mimetypes, default)
-            if response_type is None:
-                raise GenericInferenceToolkitError(406, f"Accept {request.headers.get('Accept')!r} cannot be "
-                                                        f"served; use one of {', '.join(content_types.RESPONSE_TYPES)}")
+        headers = request.headers
+        request_type, charset, response_type = self._types(headers.get("Content-Type", ""), headers.get("Accept", ""))
+        if response_type is None:
+            raise GenericInferenceToolkitError(406, f"Accept {headers.get('Accept')!r} cannot be served; "
+                                                    f"use one of {', '.join(content_types.RESPONSE_TYPES)}")
+        attributes = formats.parse_custom_attributes(headers.get(CUSTOM_ATTRIBUTES))
         k = formats.parse_k(attributes["k"], "custom attribute k") if "k" in attributes else 1
         try:
             threshold = parse_threshold(attributes["threshold"]) if "threshold" in attributes else self.threshold
         except ValueError as error:
             raise formats.bad_request(f"custom attribute threshold {error}") from None
-        return RequestContext(request_type, request.mimetype_params.get("charset", "utf-8"), response_type, k,
-                              threshold, request_id, attributes)
+        return RequestContext(request_type, charset, response_type, k, threshold, request_id, attributes)
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 (one Handler per process; clients repeat the same headers)
+    def _types(self, content_type: str, accept: str) -> tuple[str, str, str | None]:
+        """(request type, charset, response type or None when Accept refuses them all) of two headers."""
+        mimetype, params = parse_options_header(content_type)
+        request_type = content_types.canonical(mimetype.lower())
+        default = self.settings.default_accept or content_types.default_response_type(request_type)
+        if self.output_fn is not default_output_fn:
+            response_type = accept or default  # the user's output_fn decides what it can write
+        else:
+            response_type = content_types.negotiate(parse_accept_header(accept, MIMEAccept), default)
+        return request_type, params.get("charset", "utf-8"), response_type
 
     def invoke(self, body: bytes, content_type: str, context: RequestContext) -> tuple[bytes, str]:
         """Run input_fn, predict_fn, output_fn; errors meant for the client are GenericInferenceToolkitError."""

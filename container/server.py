@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -18,8 +19,9 @@ import uuid
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.http.errors import ParseException
 from sagemaker_inference.errors import BaseInferenceToolkitError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings
@@ -30,6 +32,28 @@ log = logging.getLogger("container.server")
 
 def json_error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype=content_types.JSON)
+
+
+def read_body(environ: dict, limit: int) -> bytes:
+    """The whole body, or 413 when it is longer than `limit`, with or without Content-Length.
+
+    A chunked body has no length up front (gunicorn decodes the chunks): read one byte past
+    the limit, so that a longer one is refused rather than silently cut.
+    """
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    try:
+        if declared:
+            if int(declared) > limit:
+                raise RequestEntityTooLarge()
+            return stream.read(int(declared))
+        body = stream.read(limit + 1)
+    except (OSError, ValueError, ParseException) as error:
+        raise BadRequest(f"the body could not be read ({type(error).__name__}); "
+                         "check its Content-Length or chunked encoding") from None
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def create_app(handler: Handler) -> Flask:
@@ -45,8 +69,10 @@ def create_app(handler: Handler) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        context = handler.context(request, request_id=uuid.uuid4().hex)
-        body, content_type = handler.invoke(request.get_data(cache=False), request.content_type or "", context)
+        current = request._get_current_object()  # the request itself, not its per-attribute proxy
+        context = handler.context(current, request_id=os.urandom(16).hex())
+        body = read_body(current.environ, settings.max_payload_bytes)
+        body, content_type = handler.invoke(body, current.content_type or "", context)
         return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
 
     @app.get("/execution-parameters")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -172,6 +173,33 @@ def test_body_over_6_mb_is_413_and_just_under_is_served(live):
     over = server.post(b"a" * (limit + 1), "text/plain")
     assert over.status_code == 413
     assert "6,291,456" in over.json()["error"]
+
+
+def test_chunked_bodies_are_held_to_the_same_limit(live):
+    line = (POSITIVE * 30 + "\n").encode()
+    count = 7_500_000 // len(line)  # 7.5 MB with no Content-Length: refused whole, never cut to 6 MiB
+
+    def chunks(n: int):
+        yield from (line for _ in range(n))
+
+    over = requests.post(live.url + "/invocations", data=chunks(count), headers={"Content-Type": "text/plain"},
+                         timeout=30)
+    assert over.status_code == 413, over.text[:200]
+    under = requests.post(live.url + "/invocations", data=chunks(100), headers={"Content-Type": "text/plain"},
+                          timeout=30)
+    assert under.status_code == 200
+    assert len(under.text.splitlines()) == 100
+
+
+def test_a_malformed_chunk_is_400(live):
+    request = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+               b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nzz\r\n")
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
 
 
 def test_unknown_route_and_method_are_json(server):
