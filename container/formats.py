@@ -87,11 +87,15 @@ def parse_custom_attributes(header: str | None) -> dict[str, str]:
     return attributes
 
 
+MAX_K = 2**31 - 1
+
+
 def parse_k(value: object, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    """A label count from JSON or a header: a whole number from 1 to MAX_K (ASCII digits only)."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal() and len(value.strip()) < 12:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad_request(f"{where} must be a whole number >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K:
+        raise bad_request(f"{where} must be a whole number from 1 to {MAX_K}, got {str(value)[:40]!r}")
     return value
 
 
@@ -119,16 +123,36 @@ def _text(body: bytes, charset: str) -> str:
     try:
         return body.decode(charset)
     except LookupError:  # unknown, or not a text encoding (base64, zlib)
-        raise GenericInferenceToolkitError(415, f"charset {charset!r} is not supported; use utf-8") from None
+        raise GenericInferenceToolkitError(415, f"charset {charset[:40]!r} is not supported; use utf-8") from None
     except UnicodeDecodeError as error:
         raise bad_request(f"the body is not valid {charset} text (byte {error.start})") from None
+    except Exception as error:  # codecs such as punycode fail in their own ways on bad bytes
+        raise bad_request(f"the body is not valid {charset} text ({type(error).__name__})") from None
+
+
+def _loads(text: str, where: str) -> object:
+    """json.loads, with every way it can fail on a client's text as a 400 naming `where`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise bad_request(f"{where}invalid JSON: {error}") from None
+    except RecursionError:
+        raise bad_request(f"{where}JSON nested too deeply") from None
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """JSON's \\u escapes can carry a lone surrogate, which is no character: refuse it here
+    rather than fail in the model or the capture store."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise bad_request(f"{where} holds a lone surrogate (\\u{ord(text[error.start]):04x}); "
+                              "send valid Unicode") from None
 
 
 def _json(text: str, default_k: int) -> tuple[list[str], list[int]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise bad_request(f"invalid JSON: {error}") from None
+    data = _loads(text, "")
     k = default_k
     if isinstance(data, dict):
         if "instances" not in data:
@@ -146,6 +170,7 @@ def _json(text: str, default_k: int) -> tuple[list[str], list[int]]:
     for index, item in enumerate(data):
         if not isinstance(item, str):
             raise bad_request(f"instances[{index}] is not a string: {json.dumps(item)[:80]}")
+        _check_unicode(item, f"instances[{index}]")
     return data, [k] * len(data)
 
 
@@ -154,14 +179,12 @@ def _jsonlines(text: str, default_k: int) -> tuple[list[str], list[int]]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise bad_request(f"line {number}: invalid JSON: {error}") from None
+        record = _loads(line, f"line {number}: ")
         if isinstance(record, str):
             record = {"source": record}
         if not isinstance(record, dict) or not isinstance(record.get("source"), str):
             raise bad_request(f'line {number}: expected {{"source": "text"}}, got {line[:80]}')
+        _check_unicode(record["source"], f"line {number}: source")
         texts.append(record["source"])
         ks.append(parse_k(record["k"], f"line {number}: k") if "k" in record else default_k)
     return texts, ks

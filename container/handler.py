@@ -145,14 +145,17 @@ class Handler:
         return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type
 
     def _capture_unrecognized(self, texts: list[str], answers: list[formats.Answer], context: RequestContext) -> None:
-        chosen = [(text, a) for text, a in zip(texts, answers) if a.sentiment == UNRECOGNIZED]
+        # Capture follows the server's threshold, not a request's: a client sending threshold=1
+        # changes its own answers but cannot fill the store with every message it sends.
+        chosen = [(text, a) for text, a in zip(texts, answers)
+                  if a.sentiment == UNRECOGNIZED and a.confidence < self.threshold]
         if not chosen:
             return
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         version = self.manifest.get("model_version", "-")
         self.capture.put([{"source": text, "guess": a.labels[0], "confidence": round(a.confidence, 6),
                            "probs": {label: round(prob, 6) for label, prob in a.every_label.items()},
-                           "threshold": context.threshold, "model_version": version,
+                           "threshold": self.threshold, "model_version": version,
                            "time": now, "request_id": context.request_id}
                           for text, a in chosen])
 

@@ -14,9 +14,9 @@ import logging
 import os
 import sys
 import time
-import uuid
+import traceback
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.http.errors import ParseException
@@ -31,7 +31,13 @@ log = logging.getLogger("container.server")
 
 
 def json_error(status: int, message: str) -> Response:
-    return Response(json.dumps({"error": message}), status=status, mimetype=content_types.JSON)
+    """An error as JSON, with the request's id (or a new one: every response carries one)."""
+    return Response(json.dumps({"error": message}), status=status, mimetype=content_types.JSON,
+                    headers={"X-Request-Id": g.get("request_id") or new_request_id()})
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
 
 
 def read_body(environ: dict, limit: int) -> bytes:
@@ -60,22 +66,23 @@ def create_app(handler: Handler) -> Flask:
     """The WSGI app answering /ping, /invocations and /execution-parameters."""
     settings = handler.settings
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
 
-    @app.get("/ping")
+    # No automatic OPTIONS: nothing here is for browsers, and it answered 200 to anything.
+    @app.get("/ping", provide_automatic_options=False)
     def ping() -> Response:
         # The handler exists only once its model has loaded, so reaching here means healthy.
         return Response(status=200)
 
-    @app.post("/invocations")
+    @app.post("/invocations", provide_automatic_options=False)
     def invocations() -> Response:
+        g.request_id = new_request_id()  # first, so that an error answer carries it too
         current = request._get_current_object()  # the request itself, not its per-attribute proxy
-        context = handler.context(current, request_id=os.urandom(16).hex())
+        context = handler.context(current, request_id=g.request_id)
         body = read_body(current.environ, settings.max_payload_bytes)
         body, content_type = handler.invoke(body, current.content_type or "", context)
         return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
 
-    @app.get("/execution-parameters")
+    @app.get("/execution-parameters", provide_automatic_options=False)
     def execution_parameters() -> Response:
         return Response(json.dumps({
             "MaxConcurrentTransforms": settings.max_concurrent_transforms,
@@ -96,11 +103,21 @@ def create_app(handler: Handler) -> Flask:
 
     @app.errorhandler(Exception)
     def server_error(error: Exception) -> Response:
-        reference = uuid.uuid4().hex[:12]
-        log.exception("invocation failed (ref %s)", reference)
-        return json_error(500, f"internal error ({type(error).__name__}: {error}); ref {reference} in the logs")
+        # The body names only the kind of fault: its message may hold the request's texts.
+        g.request_id = g.get("request_id") or new_request_id()
+        log.error("invocation %s failed:\n%s", g.request_id, _traceback(error))
+        return json_error(500, f"internal error ({type(error).__name__}); "
+                               f"the traceback is in the log under request {g.request_id}")
 
     return app
+
+
+def _traceback(error: Exception, limit: int = 300) -> str:
+    """The traceback, with the error's own message cut to `limit` characters (it may echo
+    every text of the request)."""
+    lines = traceback.format_exception(error)
+    lines[-1] = lines[-1][:limit].rstrip() + ("…\n" if len(lines[-1]) > limit else "\n")
+    return "".join(lines).rstrip()
 
 
 class QuietPingLogger(Logger):

@@ -147,12 +147,24 @@ def test_non_ascii_and_empty_texts_are_answered(server):
     ("aGk=", "text/plain; charset=base64", None, 415, "charset"),  # a codec, but not a text encoding
     (json.dumps(["x"]), "application/json", "image/png", 406, "Accept"),
     (json.dumps(["x"]), "application/json", "text/*, text/csv;q=0", 406, "Accept"),
+    # Found by a hostile-input review: each was a 500.
+    (json.dumps({"instances": ["x"], "configuration": {"k": 2**31}}), "application/json", None, 400, "k"),
+    ('{"source": "x", "k": "²"}\n', "application/jsonlines", None, 400, "k"),
+    ("[" * 1000 + "]" * 1000, "application/json", None, 400, "nested"),
+    ('["\\ud800 lonely"]', "application/json", None, 400, "surrogate"),
+    ('{"source": "\\udfff"}\n', "application/jsonlines", None, 400, "surrogate"),
+    (b"abc-\xff\xfe", "text/plain; charset=punycode", None, 400, "punycode"),
 ])
 def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_type, accept, status, says):
     response = server.post(body, content_type, accept)
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     assert says.lower() in response.json()["error"].lower()
+    assert len(response.headers["X-Request-Id"]) == 32  # errors carry an id too
+
+
+def test_options_is_not_allowed(server):
+    assert server.client.options("/invocations").status_code == 405
 
 
 @pytest.mark.parametrize("attributes, says", [("k=two", "k"), ("threshold=2", "threshold")])
@@ -288,13 +300,18 @@ def test_user_code_replaces_only_the_functions_it_defines(start_server, fasttext
 
 def test_user_code_errors_are_500_with_a_reference_and_logged_with_traceback(start_server, fasttext_tree, tmp_path):
     model_dir = model_with_code(fasttext_tree.model_dir, tmp_path, "handler.py",
-                                "def predict_fn(data, model):\n    raise RuntimeError('boom')\n")
+                                "def predict_fn(data, model):\n"
+                                "    raise RuntimeError('boom: ' + ' ' * 400 + repr(data.texts))\n")
     server = start_server(model_dir, {"SAGEMAKER_PROGRAM": "handler.py"})
-    response = server.post(json.dumps([POSITIVE]))
+    response = server.post(json.dumps(["a secret message"]))
     assert response.status_code == 500
-    assert "boom" in response.json()["error"]
+    error = response.json()["error"]
+    assert "RuntimeError" in error and "secret" not in error  # the message may hold texts: log only
+    assert response.headers["X-Request-Id"] in error
     assert server.post("{bad").status_code == 400  # still serving
-    assert "Traceback" in server.log()
+    log = server.log()
+    assert "Traceback" in log and f"invocation {response.headers['X-Request-Id']} failed" in log
+    assert "a secret message" not in log  # the message is cut (here 'boom: ' + the texts) but the trace stays
 
 
 def test_manifest_names_the_algorithm_served(live, request):

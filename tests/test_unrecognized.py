@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -115,13 +114,12 @@ def test_capture_under_concurrent_load_through_two_workers_loses_and_tears_nothi
     tree, _ = calibrated_tree
     capture = tmp_path / "captures"
     server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(capture), "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-                                           "SENTIMENT_CAPTURE_MAX_BYTES": "2000"})
+                                           "SENTIMENT_CAPTURE_MAX_BYTES": "2000", "SENTIMENT_THRESHOLD": "0.8"})
     texts = [line.split(" ", 1)[1] for line in sample_split()["test"]][:300] + AMBIGUOUS * 5
 
     def call(start: int) -> list[tuple[str, str, str]]:
         batch = texts[start:start + 10]
-        response = requests.post(server.url + "/invocations", json={"instances": batch},
-                                 headers={"X-Amzn-SageMaker-Custom-Attributes": "threshold=0.8"}, timeout=30)
+        response = requests.post(server.url + "/invocations", json={"instances": batch}, timeout=30)
         assert response.status_code == 200
         request_id = response.headers["X-Request-Id"]
         return [(text, a["sentiment"], request_id) for text, a in zip(batch, response.json())]
@@ -162,9 +160,10 @@ def test_a_store_that_is_down_never_fails_a_request(calibrated_tree, start_serve
     tree, _ = calibrated_tree
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the capture folder should be")
-    server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(blocker / "captures")})
+    server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(blocker / "captures"),
+                                           "SENTIMENT_THRESHOLD": "1"})
     for _ in range(20):
-        assert server.post(json.dumps(AMBIGUOUS), attributes="threshold=1").status_code == 200
+        assert server.post(json.dumps(AMBIGUOUS)).status_code == 200
     assert wait_until(lambda: "capture: dropped" in server.log(), seconds=10), server.log()
 
 
@@ -178,7 +177,17 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listens on {port}")
 
 
-def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_path):
+def test_a_request_threshold_changes_its_answers_but_not_what_is_captured(calibrated_tree, start_server, tmp_path):
+    tree, _ = calibrated_tree
+    capture = tmp_path / "captures"
+    server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(capture), "SENTIMENT_THRESHOLD": "0"})
+    answers = verdicts(server, AMBIGUOUS * 10, "threshold=1")
+    assert sum(a["sentiment"] == "unrecognized" for a in answers) >= len(answers) // 2
+    assert server.stop() == 0
+    assert captured_lines(capture) == []  # nothing is below the server's threshold of 0
+
+
+def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_path, monkeypatch):
     pytest.importorskip("moto")
     import boto3
 
@@ -189,13 +198,14 @@ def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_p
         wait_port(port)
         aws = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-        os.environ.update(aws)
+        for name, value in aws.items():
+            monkeypatch.setenv(name, value)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="captures")
         tree, _ = calibrated_tree
         server = start_server(tree.model_dir, {**aws, "SENTIMENT_CAPTURE_URI": "s3://captures/unrecognized/v1",
-                                               "TMPDIR": str(tmp_path)})
-        answers = verdicts(server, AMBIGUOUS, "threshold=1")
+                                               "TMPDIR": str(tmp_path), "SENTIMENT_THRESHOLD": "1"})
+        answers = verdicts(server, AMBIGUOUS)
         assert server.stop() == 0
         objects = s3.list_objects_v2(Bucket="captures", Prefix="unrecognized/v1/").get("Contents", [])
         assert objects
@@ -204,8 +214,6 @@ def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_p
         assert sorted(line["source"] for line in lines) == sorted(
             t for t, a in zip(AMBIGUOUS, answers) if a["sentiment"] == "unrecognized")
     finally:
-        for name in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-            os.environ.pop(name, None)
         s3_server.terminate()
         s3_server.wait(10)
 
