@@ -155,7 +155,8 @@ class Server:
         raise AssertionError(f"serve not healthy after {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         return self.log_path.read_text()
 
     def post(self, body: bytes | str, content_type: str | None = "application/json", accept: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -142,6 +143,9 @@ def test_capture_under_concurrent_load_through_two_workers_loses_and_tears_nothi
     assert sorted((line["source"], line["request_id"]) for line in lines) == unrecognized
     assert len(list(capture.glob("*.jsonl"))) >= 3  # rotated by size, and one file per worker
     assert len(writers()) == 2  # both workers wrote, each to its own files
+    totals = re.findall(r"capture: (\d+) unrecognized messages written, (\d+) dropped", server.log())
+    assert len(totals) == 2  # each worker logs its totals as it stops
+    assert sum(int(written) + int(dropped) for written, dropped in totals) == len(unrecognized)
     first = lines[0]
     assert set(first) == {"source", "guess", "confidence", "probs", "threshold", "model_version", "time",
                           "request_id"}
