@@ -48,6 +48,19 @@ def read_manifest(model_dir: Path) -> dict | None:
     return manifest
 
 
+def verify(model_dir: Path, manifest: dict) -> None:
+    """Raise ValueError when the model's files are not the ones its manifest was written for
+    (a truncated copy, a partial upload, a file swapped in by hand)."""
+    files = model_files(manifest)
+    missing = [name for name in files if not (model_dir / name).is_file()]
+    if missing:
+        raise ValueError(f"{model_dir}: the manifest names {', '.join(missing)}, which is not there")
+    found = model_version(model_dir, files)
+    if found != manifest.get("model_version"):
+        raise ValueError(f"{model_dir}: the model files do not match the manifest (model_version "
+                         f"{manifest.get('model_version')!r}, files hash to {found!r}): damaged or replaced?")
+
+
 def model_version(model_dir: Path, files: list[str]) -> str:
     """A short hash of the model's files (not of other files left in the folder): the same
     bytes give the same version."""

@@ -22,6 +22,7 @@ import fasttext
 
 from model.context import TrainingContext
 from model.datasets import LABEL_PREFIX, Example, write_blazingtext
+from model.fasttext_format import check_model_file
 from model.hyperparameters import Param, Spec
 from model.predictor import BLAZINGTEXT_MODEL_FILE, Prediction
 from model.preprocessing import PREPROCESSING, clean_text, preprocessor
@@ -76,9 +77,8 @@ def load(model_dir: Path, manifest: dict | None) -> FastTextPredictor:
     if manifest is None:
         manifest = {"algorithm": "blazingtext", "preprocessing": {"name": "none", "version": 1}}
     model_file = model_dir / manifest.get("model_file", BLAZINGTEXT_MODEL_FILE)
+    check_model_file(model_file)  # fastText's loader trusts the file: a damaged one can hang it
     model = fasttext.load_model(str(model_file))
-    if model.f.getArgs().model.name != "supervised":
-        raise ValueError(f"{model_file} is a word-vector (unsupervised) fastText model, not a classifier")
     return FastTextPredictor(model, preprocessor(manifest["preprocessing"]), manifest)
 
 

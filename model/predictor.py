@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from model.artifact import read_manifest
+from model.artifact import read_manifest, verify
 
 # Algorithm name -> module; each module has SPEC, train(), load(). Imported
 # lazily so a fastText server never pays for importing Chainer.
@@ -58,6 +58,7 @@ def load(model_dir: Path | str) -> Predictor:
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     if manifest is not None:
+        verify(model_dir, manifest)
         return algorithm(manifest["algorithm"]).load(model_dir, manifest)
     if (model_dir / BLAZINGTEXT_MODEL_FILE).exists():
         return algorithm(DEFAULT_ALGORITHM).load(model_dir, None)
