@@ -141,6 +141,7 @@ class ServingSettings:
     capture_uri: str
     capture_max_bytes: int
     capture_max_seconds: int
+    read_timeout: int
 
     @property
     def code_dir(self) -> Path:
@@ -186,6 +187,7 @@ class ServingSettings:
             capture_uri=env.get("SENTIMENT_CAPTURE_URI", "").strip(),
             capture_max_bytes=_int(env, "SENTIMENT_CAPTURE_MAX_BYTES", 16 << 20),
             capture_max_seconds=_int(env, "SENTIMENT_CAPTURE_MAX_SECONDS", 300),
+            read_timeout=_int(env, "SENTIMENT_READ_TIMEOUT", 10, maximum=600),
         )
 
 

@@ -9,9 +9,11 @@ there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -21,11 +23,12 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.http.errors import ParseException
 from sagemaker_inference.errors import BaseInferenceToolkitError
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, RequestTimeout
 
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings
 from container.handler import Handler
+from container.worker import ArrivedRequestWorker
 
 log = logging.getLogger("container.server")
 
@@ -40,26 +43,42 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def read_body(environ: dict, limit: int) -> bytes:
-    """The whole body, or 413 when it is longer than `limit`, with or without Content-Length.
+def read_body(environ: dict, limit: int, timeout: float) -> bytes:
+    """The whole body, or 413 when it is longer than `limit`, with or without Content-Length;
+    408 when the client stalls for `timeout` seconds while sending it.
 
     A chunked body has no length up front (gunicorn decodes the chunks): read one byte past
     the limit, so that a longer one is refused rather than silently cut.
     """
-    stream = environ["wsgi.input"]
+    stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
     declared = environ.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestEntityTooLarge()
+    if sock is not None:
+        sock.settimeout(timeout)  # a client that stops sending must not hold this thread
     try:
-        if declared:
-            if int(declared) > limit:
-                raise RequestEntityTooLarge()
-            return stream.read(int(declared))
-        body = stream.read(limit + 1)
+        body = stream.read(int(declared)) if declared else stream.read(limit + 1)
+    except TimeoutError:
+        _stop_reading(sock)
+        raise RequestTimeout(f"the client sent nothing for {timeout} s while sending the body") from None
     except (OSError, ValueError, ParseException) as error:
+        _stop_reading(sock)
         raise BadRequest(f"the body could not be read ({type(error).__name__}); "
                          "check its Content-Length or chunked encoding") from None
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
+
+
+def _stop_reading(sock: socket.socket | None) -> None:
+    """End a connection whose body cannot be read, once the answer is sent: gunicorn ignores an
+    app's `Connection: close`, and would wait for the rest of the body before the next request."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
 
 
 def create_app(handler: Handler) -> Flask:
@@ -78,7 +97,7 @@ def create_app(handler: Handler) -> Flask:
         g.request_id = new_request_id()  # first, so that an error answer carries it too
         current = request._get_current_object()  # the request itself, not its per-attribute proxy
         context = handler.context(current, request_id=g.request_id)
-        body = read_body(current.environ, settings.max_payload_bytes)
+        body = read_body(current.environ, settings.max_payload_bytes, settings.read_timeout)
         body, content_type = handler.invoke(body, current.content_type or "", context)
         return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
 
@@ -138,12 +157,14 @@ class Server(BaseApplication):
 
     def load_config(self) -> None:
         s = self.settings
+        ArrivedRequestWorker.read_timeout = s.read_timeout  # set before the workers fork
         for name, value in {
             "bind": f"{s.host}:{s.port}",
             "workers": s.workers,
             # Threads keep keep-alive connections cheap and let a slow request not
-            # block the worker's heartbeat, so long batches are not killed at `timeout`.
-            "worker_class": "gthread",
+            # block the worker's heartbeat, so long batches are not killed at `timeout`;
+            # a connection gets a thread only once its request has arrived (slow clients).
+            "worker_class": ArrivedRequestWorker,
             "threads": s.threads,
             "timeout": s.timeout,
             "graceful_timeout": 20,  # SageMaker sends SIGKILL 30 s after SIGTERM

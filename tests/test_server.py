@@ -205,7 +205,7 @@ def test_chunked_bodies_are_held_to_the_same_limit(live):
 
 def test_a_malformed_chunk_is_400(live):
     request = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-               b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nzz\r\n")
+               b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\nzz\r\n0\r\n\r\n")
     with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
         sock.sendall(request)
         answer = b""
