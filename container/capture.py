@@ -28,6 +28,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class CaptureStore:
             self.s3_bucket = None
             self.folder = Path(uri)
         self.written = self.dropped = 0
+        # Optional observers (the metrics), called with each count as it happens.
+        self.on_written: Callable[[int], None] | None = None
+        self.on_dropped: Callable[[int], None] | None = None
         self._dropped_logged, self._drop_logged_at = 0, 0.0
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -93,6 +97,8 @@ class CaptureStore:
     def _drop(self, count: int, why: str) -> None:
         if not count:
             return
+        if self.on_dropped:
+            self.on_dropped(count)
         with self._lock:  # request threads and the writer both drop
             self.dropped += count
             now = time.monotonic()
@@ -120,6 +126,8 @@ class CaptureStore:
                         file = _CaptureFile(self.folder, sequence)
                     file.append(b"".join(batch))
                     self.written += len(batch)
+                    if self.on_written:
+                        self.on_written(len(batch))
             except OSError as error:
                 self._drop(len(batch), f"cannot write to {self.folder}: {error.strerror or error}")
                 retry_at = time.monotonic() + WRITE_RETRY_SECONDS
@@ -150,6 +158,10 @@ class CaptureStore:
             except queue.Empty:
                 break
         return batch, item is _STOP
+
+    def spool_files(self) -> int:
+        """S3: how many files wait in the spool folder (being written or to upload)."""
+        return len(list(self.folder.glob("unrecognized-*.jsonl")))
 
     def _spooled(self) -> list[Path]:
         """Closed spool files to upload: this process's, and those of processes no longer running."""

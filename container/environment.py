@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sagemaker_inference import parameters
 
+from model.hyperparameters import parse_bool
 from model.threshold import parse_threshold
 
 OPT_ML = Path("/opt/ml")
@@ -38,6 +39,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1, maxi
     if value < minimum or (maximum is not None and value > maximum):
         raise ConfigurationError(f"{name}={raw!r} must be between {minimum} and {maximum or 'any'}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip()
+    try:
+        return parse_bool(raw) if raw else False
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} must be true or false") from None
 
 
 def _json_file(path: Path) -> dict:
@@ -142,6 +151,8 @@ class ServingSettings:
     capture_max_bytes: int
     capture_max_seconds: int
     read_timeout: int
+    metrics: bool
+    api_token: str
 
     @property
     def code_dir(self) -> Path:
@@ -188,6 +199,8 @@ class ServingSettings:
             capture_max_bytes=_int(env, "SENTIMENT_CAPTURE_MAX_BYTES", 16 << 20),
             capture_max_seconds=_int(env, "SENTIMENT_CAPTURE_MAX_SECONDS", 300),
             read_timeout=_int(env, "SENTIMENT_READ_TIMEOUT", 10, maximum=600),
+            metrics=_bool(env, "SENTIMENT_METRICS"),
+            api_token=env.get("SENTIMENT_API_TOKEN", "").strip(),
         )
 
 

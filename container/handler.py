@@ -35,6 +35,7 @@ from werkzeug.wrappers import Request
 from container import content_types, formats
 from container.capture import CaptureStore
 from container.environment import ConfigurationError, ServingSettings
+from container.metrics import Metrics
 from model import predictor
 from model.predictor import Prediction, Predictor
 from model.threshold import UNRECOGNIZED, parse_threshold
@@ -103,6 +104,10 @@ class Handler:
         self.threshold = settings.threshold if settings.threshold is not None else recorded
         self.capture = CaptureStore(settings.capture_uri, settings.capture_max_bytes,
                                     settings.capture_max_seconds) if settings.capture_uri else None
+        spool = self.capture.spool_files if self.capture and self.capture.s3_bucket else None
+        self.metrics = Metrics(spool) if settings.metrics else None
+        if self.metrics and self.capture:
+            self.capture.on_written, self.capture.on_dropped = self.metrics.captured.inc, self.metrics.dropped.inc
 
     def context(self, request: Request, request_id: str) -> RequestContext:
         """Parse a request's headers, once; a client's mistake raises a 4xx GenericInferenceToolkitError."""
@@ -140,6 +145,8 @@ class Handler:
             prediction = [formats.answer(p, context.threshold) for p in prediction]
             if self.capture:
                 self._capture_unrecognized(data.texts, prediction, context)
+            if self.metrics:
+                self.metrics.count_answers(answer.sentiment for answer in prediction)
         result = self._output(context, prediction, context.response_type)
         body_out, out_type = result if isinstance(result, tuple) else (result, context.response_type)
         return body_out if isinstance(body_out, bytes) else str(body_out).encode(), out_type

@@ -10,6 +10,7 @@ there.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings
 from container.handler import Handler
+from container.metrics import Metrics, mark_process_dead
 from container.worker import ArrivedRequestWorker
 
 log = logging.getLogger("container.server")
@@ -109,6 +111,11 @@ def create_app(handler: Handler) -> Flask:
             "MaxPayloadInMB": settings.max_payload_mb,
         }), mimetype=content_types.JSON)
 
+    if handler.metrics:  # first: its clock starts before a token is checked
+        _serve_metrics(app, handler.metrics)
+    if settings.api_token:
+        _require_token(app, settings.api_token)
+
     @app.errorhandler(BaseInferenceToolkitError)
     def client_error(error: BaseInferenceToolkitError) -> Response:
         return json_error(error.status_code, error.message)
@@ -129,6 +136,41 @@ def create_app(handler: Handler) -> Flask:
                                f"the traceback is in the log under request {g.request_id}")
 
     return app
+
+
+def _require_token(app: Flask, token: str) -> None:
+    """Self-hosting: every path but /ping needs `Authorization: Bearer <SENTIMENT_API_TOKEN>`
+    (SageMaker authenticates callers with IAM and needs none)."""
+    expected = f"Bearer {token}".encode()
+
+    @app.before_request
+    def check_token() -> Response | None:
+        if request.path == "/ping":
+            return None
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if hmac.compare_digest(given, expected):  # constant time: no hint from how long it took
+            return None
+        response = json_error(401, "this endpoint needs the header Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+
+def _serve_metrics(app: Flask, metrics: Metrics) -> None:
+    """Self-hosting: GET /metrics, and every request counted and timed."""
+
+    @app.before_request
+    def start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        metrics.request(request.path, response.status_code, time.perf_counter() - g.get("started", 0.0))
+        return response
+
+    @app.get("/metrics", provide_automatic_options=False)
+    def scrape() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
 
 
 def _traceback(error: Exception, limit: int = 300) -> str:
@@ -179,6 +221,7 @@ class Server(BaseApplication):
             "control_socket_disable": True,  # would need a writable $HOME; nothing here uses it
             "limit_request_field_size": 16384,
             "worker_exit": _flush_capture(self.handler),
+            "child_exit": lambda server, worker: mark_process_dead(worker.pid),
         }.items():
             self.cfg.set(name, value)
 
