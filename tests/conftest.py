@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import AppClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
@@ -124,6 +125,14 @@ def fasttext_tree(tmp_path_factory) -> OptMl:
 def lstm_tree(tmp_path_factory) -> OptMl:
     """An LSTM trained by `train` on the bundled sample."""
     return _trained(tmp_path_factory, FAST_LSTM)
+
+
+@pytest.fixture(scope="module", params=["blazingtext", "lstm"])
+def server(request) -> AppClient:
+    """`serve`'s app on each algorithm's model, through Flask's test client (tests/support.py's
+    AppClient): nothing in container/ knows which algorithm it serves."""
+    tree = request.getfixturevalue("fasttext_tree" if request.param == "blazingtext" else "lstm_tree")
+    return AppClient(tree.model_dir)
 
 
 class Server:

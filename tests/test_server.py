@@ -17,19 +17,13 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import Server, sample_split
-from support import AppClient
+from hostile import CASES
 
 POSITIVE = "a wonderful , moving and funny film"
 NEGATIVE = "a dull , tedious and boring mess"
 
 
 TREES = {"blazingtext": "fasttext_tree", "lstm": "lstm_tree"}
-
-
-@pytest.fixture(scope="module", params=list(TREES))
-def server(request) -> AppClient:
-    """The app on each algorithm's model: nothing in container/ knows which it serves."""
-    return AppClient(request.getfixturevalue(TREES[request.param]).model_dir)
 
 
 @pytest.fixture(scope="module", params=list(TREES))
@@ -132,46 +126,17 @@ def test_non_ascii_and_empty_texts_are_answered(server):
     assert len(records) == 3
 
 
-@pytest.mark.parametrize("body, content_type, accept, status, says", [
-    ("{not json", "application/json", None, 400, "invalid JSON"),
-    (json.dumps({"instances": [1, 2]}), "application/json", None, 400, "instances[0]"),
-    (json.dumps({"texts": ["x"]}), "application/json", None, 400, "instances"),
-    (json.dumps({"instances": ["x"], "configuration": {"k": 0}}), "application/json", None, 400, "k"),
-    (json.dumps([]), "application/json", None, 400, "no texts"),
-    ("", "text/plain", None, 400, "no texts"),
-    ('{"text": "x"}\n', "application/jsonlines", None, 400, "line 1"),
-    (b"\xff\xfe bad", "text/plain", None, 400, "utf-8"),
-    ("x", "image/png", None, 415, "Content-Type"),
-    ("x", None, None, 415, "Content-Type"),
-    ("x", "text/plain; charset=klingon", None, 415, "charset"),
-    ("aGk=", "text/plain; charset=base64", None, 415, "charset"),  # a codec, but not a text encoding
-    (json.dumps(["x"]), "application/json", "image/png", 406, "Accept"),
-    (json.dumps(["x"]), "application/json", "text/*, text/csv;q=0", 406, "Accept"),
-    # Found by a hostile-input review: each was a 500.
-    (json.dumps({"instances": ["x"], "configuration": {"k": 2**31}}), "application/json", None, 400, "k"),
-    ('{"source": "x", "k": "²"}\n', "application/jsonlines", None, 400, "k"),
-    ("[" * 1000 + "]" * 1000, "application/json", None, 400, "nested"),
-    ('["\\ud800 lonely"]', "application/json", None, 400, "surrogate"),
-    ('{"source": "\\udfff"}\n', "application/jsonlines", None, 400, "surrogate"),
-    (b"abc-\xff\xfe", "text/plain; charset=punycode", None, 400, "punycode"),
-])
-def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, body, content_type, accept, status, says):
-    response = server.post(body, content_type, accept)
-    assert response.status_code == status, response.text
+@pytest.mark.parametrize("case", CASES, ids=[case.what for case in CASES])
+def test_bad_requests_get_4xx_json_saying_what_is_wrong(server, case):
+    response = server.post(case.body, case.content_type, case.accept, case.attributes)
+    assert response.status_code == case.status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
-    assert says.lower() in response.json()["error"].lower()
+    assert case.says.lower() in response.json()["error"].lower()
     assert len(response.headers["X-Request-Id"]) == 32  # errors carry an id too
 
 
 def test_options_is_not_allowed(server):
     assert server.client.options("/invocations").status_code == 405
-
-
-@pytest.mark.parametrize("attributes, says", [("k=two", "k"), ("threshold=2", "threshold")])
-def test_bad_custom_attributes_are_400(server, attributes, says):
-    response = server.post(json.dumps([POSITIVE]), attributes=attributes)
-    assert response.status_code == 400
-    assert says in response.json()["error"]
 
 
 def test_body_over_6_mb_is_413_and_just_under_is_served(live):
