@@ -10,6 +10,7 @@ by any worker, adds them up.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 
@@ -23,8 +24,9 @@ class Metrics:
 
     def __init__(self, spool_count=None):
         # prometheus_client picks its multiprocess storage when imported: the folder must be set first.
-        if not os.environ.get(MULTIPROCESS_DIR_ENV):
-            os.environ[MULTIPROCESS_DIR_ENV] = tempfile.mkdtemp(prefix="sentiment-metrics-")
+        self.own_dir = None if os.environ.get(MULTIPROCESS_DIR_ENV) else tempfile.mkdtemp(prefix="sentiment-metrics-")
+        if self.own_dir:
+            os.environ[MULTIPROCESS_DIR_ENV] = self.own_dir
         from prometheus_client import Counter, Histogram
 
         self.requests = Counter("sentiment_requests", "HTTP requests answered, by path and status", ["path", "code"])
@@ -54,6 +56,12 @@ class Metrics:
         if self.spool_count is not None:
             registry.register(_SpoolCollector(self.spool_count, GaugeMetricFamily))
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+    def close(self) -> None:
+        """Remove the counts' folder, if this server made it (once every worker has stopped)."""
+        if self.own_dir:
+            shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -262,5 +262,9 @@ def main() -> int:
              settings.model_dir, time.monotonic() - started, handler.threshold, handler.user_functions or "none")
     if handler.capture:
         log.info("capturing unrecognized messages (threshold %.4f) to %s", handler.threshold, settings.capture_uri)
-    Server(create_app(handler), handler).run()
+    try:
+        Server(create_app(handler), handler).run()
+    finally:
+        if handler.metrics:
+            handler.metrics.close()
     return 0
