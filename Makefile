@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCAL := local
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench audit clean
 
 $(VENV)/.installed: requirements-build.txt requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/serving.py
+
+# Known vulnerabilities in the pinned closure (pip-audit asks PyPI's and OSV's databases, so this
+# needs a network that reaches them; this project's build machines reach only package indexes).
+audit: $(VENV)/.installed
+	$(PY) -m pip install -q pip-audit
+	$(PY) -m pip_audit --progress-spinner off --disable-pip --no-deps -r requirements.txt -r requirements-dev.txt
 
 clean:
 	rm -rf $(LOCAL)
