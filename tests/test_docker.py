@@ -27,8 +27,15 @@ def image() -> str:
     if not docker_available():
         pytest.skip("no Docker engine running (../shared/docker-sandbox up starts one)")
     base = os.environ.get("DOCKER_BASE_IMAGE", "python:3.11-slim-bookworm")
-    subprocess.run(["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base}", "-t", IMAGE,
-                    str(ROOT)], check=True, capture_output=True, timeout=1800)
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True, timeout=60).returncode != 0:
+        pulled = subprocess.run(["docker", "pull", base], capture_output=True, text=True, timeout=300)
+        if pulled.returncode != 0:
+            pytest.skip(f"the base image {base} cannot be had (no registry?): {pulled.stderr.strip()[-300:]}; "
+                        "../shared/docker-sandbox up builds a local one, passed in DOCKER_BASE_IMAGE")
+    built = subprocess.run(["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base}", "-t", IMAGE,
+                            str(ROOT)], capture_output=True, text=True, timeout=1800)
+    if built.returncode != 0:
+        pytest.fail(f"docker build failed:\n{built.stderr[-3000:]}")
     return IMAGE
 
 
