@@ -21,7 +21,7 @@ import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,6 @@ from types import ModuleType
 from sagemaker_inference.errors import GenericInferenceToolkitError
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_options_header
-from werkzeug.wrappers import Request
 
 from container import content_types, formats
 from container.capture import CaptureStore
@@ -43,6 +42,7 @@ from model.threshold import UNRECOGNIZED, parse_threshold
 log = logging.getLogger(__name__)
 FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+CUSTOM_ATTRIBUTES_KEY = "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"  # the header in a WSGI environ
 
 
 @dataclass
@@ -109,14 +109,15 @@ class Handler:
         if self.metrics and self.capture:
             self.capture.on_written, self.capture.on_dropped = self.metrics.captured.inc, self.metrics.dropped.inc
 
-    def context(self, request: Request, request_id: str) -> RequestContext:
-        """Parse a request's headers, once; a client's mistake raises a 4xx GenericInferenceToolkitError."""
-        headers = request.headers
-        request_type, charset, response_type = self._types(headers.get("Content-Type", ""), headers.get("Accept", ""))
+    def context(self, environ: Mapping[str, str], request_id: str) -> RequestContext:
+        """Parse a request's headers (from its WSGI environ, the cheapest read), once; a client's
+        mistake raises a 4xx GenericInferenceToolkitError."""
+        accept = environ.get("HTTP_ACCEPT", "")
+        request_type, charset, response_type = self._types(environ.get("CONTENT_TYPE", ""), accept)
         if response_type is None:
-            raise GenericInferenceToolkitError(406, f"Accept {headers.get('Accept')!r} cannot be served; "
+            raise GenericInferenceToolkitError(406, f"Accept {accept!r} cannot be served; "
                                                     f"use one of {', '.join(content_types.RESPONSE_TYPES)}")
-        attributes = formats.parse_custom_attributes(headers.get(CUSTOM_ATTRIBUTES))
+        attributes = formats.parse_custom_attributes(environ.get(CUSTOM_ATTRIBUTES_KEY))
         k = formats.parse_k(attributes["k"], "custom attribute k") if "k" in attributes else 1
         try:
             threshold = parse_threshold(attributes["threshold"]) if "threshold" in attributes else self.threshold
@@ -141,8 +142,9 @@ class Handler:
         data = self._input(context, body, content_type)
         prediction = self._predict(context, data, self.model)
         if isinstance(data, formats.InferenceRequest) and _all_predictions(prediction, data.texts):
-            # A user predict_fn's Predictions get their verdict here, once, for capture and output alike.
-            prediction = [formats.answer(p, context.threshold) for p in prediction]
+            if self.predict_fn is not default_predict_fn:
+                # A user predict_fn's Predictions get their verdict here, once, for capture and output alike.
+                prediction = [formats.answer(p, context.threshold) for p in prediction]
             if self.capture:
                 self._capture_unrecognized(data.texts, prediction, context)
             if self.metrics:

@@ -33,12 +33,13 @@ from container.metrics import Metrics, mark_process_dead
 from container.worker import ArrivedRequestWorker
 
 log = logging.getLogger("container.server")
+REQUEST_ID_KEY = "sentiment.request_id"  # in the WSGI environ, for the answer and any error answer
 
 
 def json_error(status: int, message: str) -> Response:
     """An error as JSON, with the request's id (or a new one: every response carries one)."""
     return Response(json.dumps({"error": message}), status=status, mimetype=content_types.JSON,
-                    headers={"X-Request-Id": g.get("request_id") or new_request_id()})
+                    headers={"X-Request-Id": request.environ.setdefault(REQUEST_ID_KEY, new_request_id())})
 
 
 def new_request_id() -> str:
@@ -96,12 +97,12 @@ def create_app(handler: Handler) -> Flask:
 
     @app.post("/invocations", provide_automatic_options=False)
     def invocations() -> Response:
-        g.request_id = new_request_id()  # first, so that an error answer carries it too
-        current = request._get_current_object()  # the request itself, not its per-attribute proxy
-        context = handler.context(current, request_id=g.request_id)
-        body = read_body(current.environ, settings.max_payload_bytes, settings.read_timeout)
-        body, content_type = handler.invoke(body, current.content_type or "", context)
-        return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": context.request_id})
+        environ = request.environ
+        environ[REQUEST_ID_KEY] = request_id = new_request_id()  # first: an error answer carries it too
+        context = handler.context(environ, request_id)
+        body = read_body(environ, settings.max_payload_bytes, settings.read_timeout)
+        body, content_type = handler.invoke(body, environ.get("CONTENT_TYPE", ""), context)
+        return Response(body, status=200, content_type=content_type, headers={"X-Request-Id": request_id})
 
     @app.get("/execution-parameters", provide_automatic_options=False)
     def execution_parameters() -> Response:
@@ -130,10 +131,10 @@ def create_app(handler: Handler) -> Flask:
     @app.errorhandler(Exception)
     def server_error(error: Exception) -> Response:
         # The body names only the kind of fault: its message may hold the request's texts.
-        g.request_id = g.get("request_id") or new_request_id()
-        log.error("invocation %s failed:\n%s", g.request_id, _traceback(error))
+        request_id = request.environ.setdefault(REQUEST_ID_KEY, new_request_id())
+        log.error("invocation %s failed:\n%s", request_id, _traceback(error))
         return json_error(500, f"internal error ({type(error).__name__}); "
-                               f"the traceback is in the log under request {g.request_id}")
+                               f"the traceback is in the log under request {request_id}")
 
     return app
 
