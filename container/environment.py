@@ -68,6 +68,8 @@ class TrainingEnvironment:
     hyperparameters: dict
     channels: dict[str, Path]
     input_modes: dict[str, str]
+    input_config_dir: Path
+    input_data_dir: Path
     model_dir: Path
     output_dir: Path
     output_data_dir: Path
@@ -102,6 +104,8 @@ class TrainingEnvironment:
             hyperparameters=hyperparameters,
             channels=channels,
             input_modes=input_modes,
+            input_config_dir=config_dir,
+            input_data_dir=data_dir,
             model_dir=Path(env.get("SM_MODEL_DIR", OPT_ML / "model")),
             output_dir=output_dir,
             output_data_dir=Path(env.get("SM_OUTPUT_DATA_DIR", output_dir / "data")),

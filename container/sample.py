@@ -7,12 +7,11 @@ service, so a fresh checkout answers on :8080 with one command.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 from container import server, training
-from container.environment import OPT_ML, TrainingEnvironment
+from container.environment import TrainingEnvironment
 from model.artifact import MANIFEST
 from model.predictor import BLAZINGTEXT_MODEL_FILE
 from model.prepare import prepare
@@ -33,13 +32,12 @@ def ensure_model() -> None:
     if (env.model_dir / MANIFEST).exists() or (env.model_dir / BLAZINGTEXT_MODEL_FILE).exists():
         return
     print(f"no model in {env.model_dir}: training the bundled sample ({SAMPLE.name})", flush=True)
-    data_dir = Path(os.environ.get("SM_INPUT_DATA_DIR", OPT_ML / "input/data"))
     if "train" not in env.channels:
-        prepare([SAMPLE], data_dir)
-    config = Path(os.environ.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input/config"))
-    if not (config / "hyperparameters.json").exists():
-        config.mkdir(parents=True, exist_ok=True)
-        (config / "hyperparameters.json").write_text(json.dumps(SAMPLE_HYPERPARAMETERS, indent=2) + "\n")
+        prepare([SAMPLE], env.input_data_dir)
+    config = env.input_config_dir / "hyperparameters.json"
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(SAMPLE_HYPERPARAMETERS, indent=2) + "\n")
     if training.main([]) != 0:
         raise SystemExit("training the sample model failed (see above)")
 

@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 
-from container.environment import ConfigurationError, TrainingEnvironment
+from container.environment import OPT_ML, ConfigurationError, TrainingEnvironment
 from model import predictor, threshold
 from model.artifact import model_files, read_manifest, write_manifest
 from model.context import TrainingContext, TrainingInterrupted
@@ -185,52 +186,61 @@ def write_failure(env_output_dir: Path, reason: str) -> None:
         print(f"train: cannot write the failure file in {env_output_dir}: {error}", file=sys.stderr)
 
 
-def _local_flags(argv: list[str]) -> None:
-    """Flags for local use, turned into the SM_* variables SageMaker would set."""
+def local_environment(argv: list[str], base: Mapping[str, str]) -> dict[str, str]:
+    """`base` (the process's environment) plus the SM_* variables SageMaker would set for these
+    local flags. A local run keeps everything under the folders it was given: without
+    --output-dir the output goes beside the model dir, without --checkpoint-dir into the output dir."""
     parser = argparse.ArgumentParser(
         prog="train", description="Train a sentiment model, as SageMaker's `docker run IMAGE train` does. "
                                   "Without flags: /opt/ml, or the SM_* variables.")
     for channel in (*DATA_CHANNELS, PREVIOUS_CHANNEL):
         parser.add_argument(f"--{channel}", metavar="PATH", help=f"file or folder of the {channel} channel")
     parser.add_argument("--model-dir", metavar="DIR", help="where the model goes (SM_MODEL_DIR)")
-    parser.add_argument("--output-dir", metavar="DIR", help="failure file and metrics (SM_OUTPUT_DIR)")
-    parser.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoints (SM_CHECKPOINT_DIR)")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="failure file and metrics (SM_OUTPUT_DIR; default: beside --model-dir)")
+    parser.add_argument("--checkpoint-dir", metavar="DIR",
+                        help="checkpoints (SM_CHECKPOINT_DIR; default: in the output dir when it is given)")
     parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                         help="e.g. -p algorithm=lstm -p epochs=3 (repeatable)")
     args = parser.parse_args(argv)
+    env = dict(base)
     channels = [c for c in (*DATA_CHANNELS, PREVIOUS_CHANNEL) if getattr(args, c)]
     for channel in channels:
-        os.environ[f"SM_CHANNEL_{channel.upper()}"] = str(Path(getattr(args, channel)).resolve())
+        env[f"SM_CHANNEL_{channel.upper()}"] = str(Path(getattr(args, channel)).resolve())
     if channels:
-        os.environ["SM_CHANNELS"] = json.dumps(channels)
-    for flag, variable in (("model_dir", "SM_MODEL_DIR"), ("output_dir", "SM_OUTPUT_DIR"),
-                           ("checkpoint_dir", "SM_CHECKPOINT_DIR")):
-        if getattr(args, flag):
-            os.environ[variable] = str(Path(getattr(args, flag)).resolve())
-    if args.output_dir:
-        os.environ["SM_OUTPUT_DATA_DIR"] = str(Path(args.output_dir).resolve() / "data")
+        env["SM_CHANNELS"] = json.dumps(channels)
+    model_dir = Path(args.model_dir).resolve() if args.model_dir else None
+    output_dir = Path(args.output_dir).resolve() if args.output_dir else model_dir and model_dir.parent / "output"
+    checkpoint_dir = Path(args.checkpoint_dir).resolve() if args.checkpoint_dir else \
+        output_dir and output_dir / "checkpoints"
+    for variable, path in (("SM_MODEL_DIR", model_dir), ("SM_OUTPUT_DIR", output_dir),
+                           ("SM_OUTPUT_DATA_DIR", output_dir and output_dir / "data"),
+                           ("SM_CHECKPOINT_DIR", checkpoint_dir)):
+        if path:
+            env[variable] = str(path)
     for item in args.hyperparameter:
         name, sep, value = item.partition("=")
         if not sep:
             parser.error(f"-p {item!r}: expected NAME=VALUE")
-        os.environ[f"SM_HP_{name.upper()}"] = value
+        env[f"SM_HP_{name.upper()}"] = value
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
-    _local_flags(sys.argv[1:] if argv is None else argv)
+    variables = local_environment(sys.argv[1:] if argv is None else argv, os.environ)
     stopping = []
     previous_handler = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     try:
-        return _run_job(stop_requested=lambda: bool(stopping))
+        return _run_job(variables, stop_requested=lambda: bool(stopping))
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
 
 
-def _run_job(stop_requested) -> int:
+def _run_job(variables: Mapping[str, str], stop_requested) -> int:
     """The job's exit code: 0 done, 1 failed (with a FailureReason), 143 stopped by SIGTERM."""
-    output_dir = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
+    output_dir = Path(variables.get("SM_OUTPUT_DIR", OPT_ML / "output"))  # for a failure before env is read
     try:
-        env = TrainingEnvironment.from_env()
+        env = TrainingEnvironment.from_env(variables)
         output_dir = env.output_dir
         run(env, stop_requested)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from werkzeug.http import parse_accept_header
 from container import content_types
 from container.environment import ConfigurationError, ServingSettings, TrainingEnvironment
 from container.formats import parse_custom_attributes
+from container.training import local_environment
 from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
@@ -246,6 +248,18 @@ def test_training_environment_from_sm_variables(tmp_path):
     assert env.channels == {"train": Path("/data/t")}
     assert (env.model_dir, env.output_data_dir, env.checkpoint_dir, env.num_cpus) == (
         Path("/m"), Path("/o/data"), Path("/c"), 8)
+
+
+def test_local_flags_keep_every_path_under_the_folders_given_and_leave_os_environ_alone(tmp_path):
+    before = dict(os.environ)
+    env = TrainingEnvironment.from_env(local_environment(
+        ["--model-dir", str(tmp_path / "out/model"), "-p", "epochs=2", "--train", str(tmp_path)], {}))
+    assert (env.model_dir, env.output_dir, env.checkpoint_dir) == (
+        tmp_path / "out/model", tmp_path / "out/output", tmp_path / "out/output/checkpoints")
+    assert env.hyperparameters == {"epochs": "2"} and env.channels == {"train": tmp_path}
+    given = local_environment(["--output-dir", str(tmp_path / "o"), "--checkpoint-dir", str(tmp_path / "c")], {})
+    assert (given["SM_OUTPUT_DATA_DIR"], given["SM_CHECKPOINT_DIR"]) == (str(tmp_path / "o/data"), str(tmp_path / "c"))
+    assert dict(os.environ) == before
 
 
 def test_serving_settings():
