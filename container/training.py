@@ -32,6 +32,7 @@ from model.hyperparameters import HyperparameterError, Param, Spec, unquote
 
 EVALUATED_CHANNELS = ("validation", "test")
 DATA_CHANNELS = ("train", "feedback", *EVALUATED_CHANNELS)
+FAILURE_FILE = "failure"
 PREVIOUS_CHANNEL = "previous"  # the model (or just the manifest.json) being replaced, for comparison
 
 # Hyperparameters of the job rather than of an algorithm.
@@ -162,7 +163,8 @@ def read_channels(env: TrainingEnvironment) -> tuple[dict[str, list[Example]], d
         examples, report = read_path(path)
         data[name], summaries[name] = examples, report.summary()
         skipped = f", skipped {dict(report.skipped)}" if report.skipped else ""
-        log(f"channel {name}: {report.rows} rows {dict(sorted(report.labels.items()))}{skipped}")
+        legacy = f", {report.cp1252_lines} lines not UTF-8 read as cp1252" if report.cp1252_lines else ""
+        log(f"channel {name}: {report.rows} rows {dict(sorted(report.labels.items()))}{skipped}{legacy}")
     return data, summaries
 
 
@@ -181,7 +183,7 @@ def write_failure(env_output_dir: Path, reason: str) -> None:
     """SageMaker shows the first 1024 characters of this file as the job's FailureReason."""
     try:
         env_output_dir.mkdir(parents=True, exist_ok=True)
-        (env_output_dir / "failure").write_text(reason[:1024], encoding="utf-8")
+        (env_output_dir / FAILURE_FILE).write_text(reason[:1024], encoding="utf-8")
     except OSError as error:
         print(f"train: cannot write the failure file in {env_output_dir}: {error}", file=sys.stderr)
 
@@ -242,6 +244,8 @@ def _run_job(variables: Mapping[str, str], stop_requested) -> int:
     try:
         env = TrainingEnvironment.from_env(variables)
         output_dir = env.output_dir
+        # A failure file left by an earlier run in the same folder must not outlive this one.
+        (output_dir / FAILURE_FILE).unlink(missing_ok=True)
         run(env, stop_requested)
         return 0
     except TrainingInterrupted as stop:

@@ -53,16 +53,18 @@ class ReadReport:
     labels: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
+    cp1252_lines: int = 0  # lines that were not UTF-8 and were read as cp1252 (latin-1)
 
     def add(self, other: ReadReport) -> None:
         self.rows += other.rows
+        self.cp1252_lines += other.cp1252_lines
         self.labels.update(other.labels)
         self.skipped.update(other.skipped)
         self.files.extend(other.files)
 
     def summary(self) -> dict:
         return {"rows": self.rows, "labels": dict(sorted(self.labels.items())),
-                "skipped": dict(self.skipped), "files": self.files}
+                "skipped": dict(self.skipped), "cp1252_lines": self.cp1252_lines, "files": self.files}
 
 
 class Malformed(NamedTuple):
@@ -100,9 +102,9 @@ def read_file(path: Path) -> tuple[list[Example], ReadReport]:
         raise DataError(f"{path}: cannot be read ({error.strerror})") from error
     if data[:4] == b"PK\x03\x04":
         data = _unzip(path, data)
-    text = _decode(path, data)
+    text, cp1252_lines = _decode(path, data)
     reader = _pick_reader(text)
-    report = ReadReport(files=[str(path)])
+    report = ReadReport(files=[str(path)], cp1252_lines=cp1252_lines)
     examples = []
     for row in reader(text):
         example = row if isinstance(row, Malformed) else _check(*row)
@@ -129,16 +131,28 @@ def _unzip(path: Path, data: bytes) -> bytes:
         return archive.read(members[0])
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _decode(path: Path, data: bytes) -> tuple[str, int]:
+    """The text of `data`, and how many of its lines were not UTF-8 and were read as cp1252.
+
+    Line by line: one latin-1 line in a UTF-8 file must not turn the whole file into mojibake.
+    Sentiment140 is distributed in latin-1; any byte sequence decodes as cp1252.
+    """
     if b"\x00" in data[:4096]:
         raise DataError(f"{path}: binary data, not text")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), 0
     except UnicodeDecodeError:
-        # Sentiment140 is distributed in latin-1; any byte sequence decodes as cp1252/latin-1.
-        return data.decode("cp1252", errors="replace")
+        pass
+    lines, legacy = [], 0
+    for line in data.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line.decode("cp1252", errors="replace"))
+            legacy += 1
+    return "\n".join(lines), legacy
 
 
 def _pick_reader(text: str):

@@ -9,6 +9,7 @@ names them and says what is allowed.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,11 +57,19 @@ def _parse_int(value: Any) -> int:
     return int(number)
 
 
+def _parse_float(value: Any) -> float:
+    number = float(value)
+    # NaN compares false with every bound, so it would pass any range check and train a NaN model.
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    return number
+
+
 def _parse_str(value: Any) -> str:
     return str(value).strip()
 
 
-_PARSERS: dict[type, Callable[[Any], Any]] = {bool: parse_bool, int: _parse_int, float: float, str: _parse_str}
+_PARSERS: dict[type, Callable[[Any], Any]] = {bool: parse_bool, int: _parse_int, float: _parse_float, str: _parse_str}
 
 
 @dataclass(frozen=True)

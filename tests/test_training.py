@@ -101,6 +101,11 @@ def test_pipe_mode_channel_is_read_from_its_fifo(opt_ml):
     ({"epoch": "5"}, "unknown hyperparameter 'epoch'"),
     ({"algorithm": "xgboost"}, "unknown algorithm 'xgboost'"),
     ({"early_stopping": "True"}, "needs a validation channel"),
+    # NaN compares false with every bound: it must not slip past the range checks.
+    ({"learning_rate": "nan"}, "learning_rate='nan' is not a valid float"),
+    ({"max_unrecognized": "NaN"}, "max_unrecognized='NaN' is not a valid float"),
+    ({"algorithm": "lstm", "dropout": "nan"}, "dropout='nan' is not a valid float"),
+    ({"algorithm": "lstm", "grad_clip": "inf"}, "grad_clip='inf' is not a valid float"),
 ])
 def test_bad_hyperparameters_fail_the_job_naming_them(opt_ml, hyperparameters, says):
     opt_ml.hyperparameters(hyperparameters)
@@ -126,6 +131,15 @@ def test_sagemaker_reserved_hyperparameters_are_ignored(opt_ml):
                             "_tuning_objective_metric": "validation:accuracy"})
     opt_ml.channel("train", sample_split()["train"])
     assert opt_ml.train().returncode == 0
+
+
+def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1"})
+    opt_ml.channel("train", sample_split()["train"])
+    (opt_ml.output_dir).mkdir(parents=True, exist_ok=True)
+    (opt_ml.output_dir / "failure").write_text("ValueError: an earlier run failed")
+    assert opt_ml.train().returncode == 0
+    assert opt_ml.failure is None
 
 
 def test_no_train_channel(opt_ml):

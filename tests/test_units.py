@@ -83,6 +83,13 @@ def test_sentiment140_latin1_and_zipped(tmp_path):
     assert read_path(tmp_path / "s140.zip")[0] == examples
 
 
+def test_one_latin1_line_in_a_utf8_file_spoils_only_that_line(tmp_path):
+    content = "__label__positive caf\u00e9 cr\u00e8me \U0001F600\n".encode() + b"__label__negative na\xefve\n"
+    examples, report = read_path(write(tmp_path, "a.txt", content))
+    assert examples == [Example("café crème 😀", "positive"), Example("naïve", "negative")]
+    assert report.cp1252_lines == 1
+
+
 def test_semeval_tsv_with_escapes(tmp_path):
     content = "1\tpositive\tI\\u2019m happy\\u002c really\n2\tnegative\tsad\nbroken line\n"
     examples, report = read_path(write(tmp_path, "a.txt", content))
