@@ -9,6 +9,7 @@ quantized one is a few MB), and a seed.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import fasttext
 
-from model.context import TrainingContext
+from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import LABEL_PREFIX, Example, write_blazingtext
 from model.fasttext_format import check_model_file
 from model.hyperparameters import Param, Spec
@@ -91,7 +92,14 @@ def train(train_set: list[Example], validation: list[Example] | None, params: di
     shuffled = list(train_set)
     random.Random(params["seed"]).shuffle(shuffled)
     write_blazingtext((Example(clean_text(e.text), e.label) for e in shuffled), train_file)
+    model_file = context.work_dir / BLAZINGTEXT_MODEL_FILE
+    _run_stoppable(lambda: _fit(train_file, validation, params, context).save_model(str(model_file)), context)
+    train_file.unlink()
+    model = fasttext.load_model(str(model_file))
+    return FastTextPredictor(model, clean_text, {"algorithm": "blazingtext", "preprocessing": PREPROCESSING})
 
+
+def _fit(train_file: Path, validation: list[Example] | None, params: dict, context: TrainingContext):
     if not params["early_stopping"]:
         model = _train_once(train_file, params, params["epochs"], context)
     else:
@@ -104,8 +112,42 @@ def train(train_set: list[Example], validation: list[Example] | None, params: di
             model.quantize(input=str(train_file), qout=False,
                            cutoff=params["quantize_cutoff"], retrain=params["quantize_cutoff"] > 0,
                            thread=context.threads, verbose=2, qnorm=True, dsub=4)
-    train_file.unlink()
-    return FastTextPredictor(model, clean_text, {"algorithm": "blazingtext", "preprocessing": PREPROCESSING})
+    return model
+
+
+def _run_stoppable(work: Callable[[], None], context: TrainingContext) -> None:
+    """Run `work` in a forked process, ended at once when the job is asked to stop.
+
+    fastText trains and quantizes in C++ without returning to Python, so a SIGTERM used to
+    wait 43-58 s for it (SageMaker kills at 120 s); a child process can be killed instead.
+    Its exceptions are raised here; its log lines go to the same stdout.
+    """
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            work()
+            send.send(None)
+        except Exception as error:
+            send.send(error)
+
+    process = fork.Process(target=child, name="fasttext-train", daemon=True)
+    process.start()
+    send.close()
+    try:
+        while not receive.poll(0.2):
+            if context.stop_requested():
+                raise TrainingInterrupted("stopped during fastText training")
+            if not process.is_alive() and not receive.poll():
+                raise RuntimeError(f"fastText's training process ended with exit code {process.exitcode} "
+                                   "(out of memory?)")
+        error = receive.recv()
+    finally:
+        process.kill()
+        process.join()
+    if error is not None:
+        raise error
 
 
 def _train_once(train_file: Path, params: dict, epochs: int, context: TrainingContext):
