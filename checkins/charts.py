@@ -69,5 +69,5 @@ def participant_chart(analysis: Analysis, participant: int, alerts: list[Alert],
         if raised:
             axes.vlines(raised, -1.05, 1.05, colors=RULE_COLOURS[rule], linestyles="--", linewidth=1.2,
                         label=f"alert: {rule}")
-    axes.legend(loc="lower left", fontsize=7, ncol=4)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, ncol=7, frameon=False)  # off the dots
     figure.savefig(path)
