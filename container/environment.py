@@ -141,6 +141,7 @@ class ServingSettings:
     port: int
     workers: int
     threads: int
+    math_threads: int
     timeout: int
     max_payload_mb: int
     batch: bool
@@ -188,6 +189,8 @@ class ServingSettings:
             port=_int(env, parameters.BIND_TO_PORT_ENV, DEFAULT_PORT, maximum=65535),
             workers=workers,
             threads=_int(env, "SENTIMENT_WORKER_THREADS", 4, maximum=256),
+            # Per worker, for BLAS and the like: a worker's request threads already use its core.
+            math_threads=_int(env, "SENTIMENT_MATH_THREADS", 1, maximum=256),
             # Batch transform waits 600 s for an invocation by default, real-time 60 s.
             timeout=_int(env, parameters.MODEL_SERVER_TIMEOUT_ENV, 600 if batch else 60),
             max_payload_mb=max_payload_mb,

@@ -31,6 +31,7 @@ from container.environment import ConfigurationError, ServingSettings
 from container.handler import Handler
 from container.metrics import Metrics, mark_process_dead
 from container.worker import ArrivedRequestWorker
+from model.threads import limit_math_threads
 
 log = logging.getLogger("container.server")
 REQUEST_ID_KEY = "sentiment.request_id"  # in the WSGI environ, for the answer and any error answer
@@ -221,6 +222,7 @@ class Server(BaseApplication):
             "worker_tmp_dir": "/dev/shm",
             "control_socket_disable": True,  # would need a writable $HOME; nothing here uses it
             "limit_request_field_size": 16384,
+            "post_fork": _limit_math_threads(s.math_threads),
             "worker_exit": _flush_capture(self.handler),
             "child_exit": lambda server, worker: mark_process_dead(worker.pid),
         }.items():
@@ -228,6 +230,14 @@ class Server(BaseApplication):
 
     def load(self) -> Flask:
         return self.app
+
+
+def _limit_math_threads(threads: int):
+    """gunicorn's post_fork hook: size every math library's thread pool in the new worker, and say so."""
+    def post_fork(server, worker) -> None:
+        chosen = limit_math_threads(threads)
+        log.info("worker %d: math thread pools: %s", worker.pid, "; ".join(chosen) or "none loaded")
+    return post_fork
 
 
 def _flush_capture(handler: Handler):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import requests
 from conftest import Server, sample_split
 from hostile import CASES
+from support import wait_until
 
 POSITIVE = "a wonderful , moving and funny film"
 NEGATIVE = "a dull , tedious and boring mess"
@@ -202,6 +204,19 @@ def test_the_server_survives_bad_requests_and_pings_are_not_access_logged(live):
     log = server.log()
     assert "POST /invocations" in log
     assert "GET /ping" not in log
+
+
+def test_each_worker_sizes_its_math_thread_pools_and_logs_it(live):
+    # Two workers (conftest's Server), each limiting OpenBLAS to one thread after the fork.
+    assert wait_until(lambda: len(re.findall(r"worker \d+: math thread pools: openblas.*: 1 thread\b",
+                                             live.log())) == 2, 30), live.log()
+
+
+def test_math_threads_per_worker_can_be_set(start_server, fasttext_tree):
+    server = start_server(fasttext_tree.model_dir, {"SENTIMENT_MATH_THREADS": "2"})
+    assert wait_until(lambda: len(re.findall(r"math thread pools: openblas.*: 2 threads", server.log())) == 2,
+                      30), server.log()
+    assert server.post(json.dumps([POSITIVE])).status_code == 200
 
 
 def test_batch_transform_settings(start_server, fasttext_tree):
