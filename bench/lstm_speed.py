@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from model import lstm  # noqa: E402
 from model.context import TrainingContext  # noqa: E402
 from model.datasets import Example, filter_labels, read_path  # noqa: E402
+from model.lstm.vocabulary import build_vocabulary, encode  # noqa: E402
 from model.preprocessing import clean_text  # noqa: E402
 
 SENTIMENT140 = ROOT.parent / "shared/data/sentiment140/training.110k.processed.noemoticon.csv"
@@ -65,9 +66,9 @@ class Baseline(chainer.Chain):
 def bench_baseline(examples: list[Example], epochs: int) -> list[float]:
     np.random.seed(0)
     cleaned = [clean_text(e.text) for e in examples]
-    vocabulary = lstm.build_vocabulary(cleaned, 50_000, 1)
+    vocabulary = build_vocabulary(cleaned, 50_000, 1)
     index = {w: i for i, w in enumerate(vocabulary)}
-    sequences = [np.array(lstm.encode(t, index, 10_000), np.int32) for t in cleaned]
+    sequences = [np.array(encode(t, index, 10_000), np.int32) for t in cleaned]
     labels = sorted({e.label for e in examples})
     targets = np.array([labels.index(e.label) for e in examples], np.int32)
     network = Baseline(len(vocabulary), len(labels))

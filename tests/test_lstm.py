@@ -11,13 +11,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import chainer
+import chainer.functions as F
 import numpy as np
 import pytest
+from chainer import serializers
 from conftest import FAST_LSTM, ROOT, OptMl, sample_split
 
 from model import lstm, predictor
 from model.context import TrainingContext
 from model.datasets import Example
+from model.lstm.network import Classifier, build_network, network_weights
+from model.lstm.vocabulary import build_vocabulary, encode, pad
+from model.preprocessing import PREPROCESSING, clean_text
 
 
 def _examples(lines: list[str]) -> list[Example]:
@@ -112,6 +118,41 @@ def test_predict_orders_labels_handles_empty_texts_and_keeps_input_order(lstm_tr
     assert model.predict([]) == []
 
 
+def _chainer_probabilities(network: Classifier, model: lstm.LSTMPredictor, texts: list[str]) -> np.ndarray:
+    """The Chainer network's softmax in test mode, one forward pass per text (no padding involved)."""
+    rows = []
+    with chainer.using_config("train", False), chainer.no_backprop_mode():
+        for text in texts:
+            ids, lengths = pad([encode(model.preprocess(text), model.index, model.max_len)])
+            rows.append(F.softmax(network(ids, lengths)).array[0])
+    return np.stack(rows)
+
+
+def test_numpy_inference_gives_the_chainer_networks_probabilities(lstm_tree):
+    model = predictor.load(lstm_tree[0].model_dir)
+    network = build_network(model.dims)
+    serializers.load_npz(str(lstm_tree[0].model_dir / lstm.WEIGHTS_FILE), network)
+    texts = [e.text for e in _examples(sample_split()["test"])] + ["", "@@@", "word " * 200]
+    expected = _chainer_probabilities(network, model, texts)
+    np.testing.assert_allclose(model.probabilities(texts), expected, atol=1e-6)  # batched, padded by length
+    np.testing.assert_allclose(np.concatenate([model.probabilities([t]) for t in texts[:50]]), expected[:50],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("layers, bidirectional", [(2, True), (2, False), (1, False)])
+def test_numpy_inference_matches_chainer_for_other_shapes(layers, bidirectional):
+    """Shapes the trained fixture does not have, on freshly initialised weights and the sample's texts."""
+    texts = [e.text for e in _examples(sample_split()["test"])]
+    vocabulary = build_vocabulary([clean_text(e.text) for e in _examples(sample_split()["train"])], 5000, 1)
+    dims = {"n_vocab": len(vocabulary), "n_labels": 2, "embed_dim": 16, "hidden_dim": 8, "layers": layers,
+            "bidirectional": bidirectional, "dropout": 0.3}
+    np.random.seed(0)
+    network = build_network(dims)
+    model = lstm.LSTMPredictor(network_weights(network), vocabulary, ["negative", "positive"], dims, 64,
+                               {"preprocessing": PREPROCESSING})
+    np.testing.assert_allclose(model.probabilities(texts), _chainer_probabilities(network, model, texts), atol=1e-6)
+
+
 def test_same_seed_gives_identical_weights():
     train = _examples(sample_split()["train"][::4])
     params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k != "algorithm"} | {"epochs": "1"})
@@ -119,11 +160,11 @@ def test_same_seed_gives_identical_weights():
     for _ in range(2):
         with tempfile.TemporaryDirectory() as work:
             model = lstm.train(train, None, params, TrainingContext(Path(work), None, 2, lambda line: None))
-        weights.append({name: p.array.copy() for name, p in model.network.namedparams()})
+        weights.append(model.weights)
     _assert_same_weights(*weights)
     with tempfile.TemporaryDirectory() as work:
         other = lstm.train(train, None, params | {"seed": 1}, TrainingContext(Path(work), None, 2, lambda line: None))
-    assert not np.array_equal(other.network.encoder.embed.W.array, weights[0]["/encoder/embed/W"])
+    assert not np.array_equal(other.weights["encoder/embed/W"], weights[0]["encoder/embed/W"])
 
 
 def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupted_run(lstm_tree, tmp_path):
