@@ -1,21 +1,32 @@
-"""Serving throughput: our `serve` against the stack of AWS's scikit_bring_your_own example.
+"""Serving throughput: our `serve` on both algorithms, beside the stacks it is judged against.
 
-Both serve the same model through the same Flask app on this machine, measured
-one after the other in one run with wrk (Debian's `wrk`; the AWS-style stack
-also needs `nginx`):
+Every stack answers on this machine, measured one after the other in one run
+with wrk (Debian's `wrk`; the AWS-style stack also needs `nginx`):
 
-- ours: gunicorn gthread workers bound directly on the port (`serve`);
-- AWS's example: nginx (its config: 1 worker process, default 512 worker
-  connections, 5 MB body cap) proxying to gunicorn sync workers on a unix socket.
+- fasttext, lstm: our `serve` (gunicorn, our gthread worker bound on the port)
+  on a fastText model and on an LSTM of the default sizes, both trained on the
+  bundled sample unless given;
+- flask-floor: a Flask app that only returns a fixed body, on the same gunicorn
+  settings (gthread, the same workers × threads, keep-alive 75): what the
+  framework alone costs;
+- bare-wsgi: a WSGI function returning a fixed body, same settings;
+- aws-example: the stack of AWS's scikit_bring_your_own example, nginx (its
+  config: 1 worker process, 512 worker connections, 5 MB body cap) proxying to
+  gunicorn sync workers on a unix socket, serving the fastText model.
 
-    python bench/serving.py [--model-dir DIR] [--seconds 10] [--connections 100,1000]
+One text per request at each connection count; then, for our two, batched
+throughput: 1,000 real texts per request from `--batch-connections` clients.
 
-Prints requests/s, latency and failures per stack and concurrency, and the ratio.
+    python bench/serving.py [--model-dir DIR] [--lstm-model-dir DIR] [--seconds 20]
+                            [--connections 100,1000] [--stacks fasttext,lstm,flask-floor,...]
+
+Prints requests/s, p50/p99 latency and failures per stack and concurrency, and texts/s batched.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -34,6 +45,8 @@ from container.sample import SAMPLE  # noqa: E402
 from model.prepare import prepare  # noqa: E402
 
 BODY = '{"instances": ["I feel a bit better today, thanks for asking :)"]}'
+BATCH_TEXTS = 1000
+STACKS = ("fasttext", "lstm", "flask-floor", "bare-wsgi", "aws-example")
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -63,9 +76,27 @@ http {{
 # The same app as `serve`, for gunicorn's command line (AWS's example runs `gunicorn wsgi:app`).
 WSGI = "from container.handler import Handler\nfrom container.environment import ServingSettings\n" \
        "from container.server import create_app\napp = create_app(Handler(ServingSettings.from_env()))\n"
+# The references: what answering at all costs, with Flask and without.
+FIXED = '[{"label": ["__label__positive"], "prob": [0.97], "sentiment": "positive", "confidence": 0.97}]'
+FLASK_FLOOR = f"""from flask import Flask, Response
+app = Flask(__name__)
+BODY = {FIXED!r}
+@app.get("/ping")
+def ping():
+    return Response(status=200)
+@app.post("/invocations")
+def invocations():
+    return Response(BODY, mimetype="application/json")
+"""
+BARE_WSGI = f"""BODY = {FIXED!r}.encode()
+def app(environ, start_response):
+    environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))])
+    return [BODY]
+"""
 
 
-def wait_healthy(url: str, timeout: float = 60) -> None:
+def wait_healthy(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -77,33 +108,52 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not become healthy")
 
 
-def wrk(url: str, connections: int, seconds: int, work: Path) -> dict:
-    script = work / "post.lua"
-    script.write_text("wrk.method = 'POST'\nwrk.body = [[" + BODY + "]]\n"
+def wrk(url: str, connections: int, seconds: int, work: Path, body: str = BODY, timeout: int = 5) -> dict:
+    """wrk's figures for `connections` clients POSTing `body` for `seconds`; a request unanswered
+    after `timeout` seconds counts as a timeout."""
+    (work / "body.json").write_text(body, encoding="utf-8")
+    script = work / "post.lua"  # the body read from a file: no escaping between JSON and Lua
+    script.write_text(f"wrk.method = 'POST'\nwrk.body = io.open('{work}/body.json', 'rb'):read('*a')\n"
                       "wrk.headers['Content-Type'] = 'application/json'\n")
     output = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                             "-s", str(script), url + "/invocations"], capture_output=True, text=True).stdout
+                             "--timeout", f"{timeout}s", "-s", str(script), url + "/invocations"],
+                            capture_output=True, text=True).stdout
     number = lambda pattern: float(m.group(1)) if (m := re.search(pattern, output)) else 0.0  # noqa: E731
+    percentile = lambda p: m.group(1) if (m := re.search(rf"^\s+{p}%\s+(\S+)", output, re.M)) else "-"  # noqa: E731
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    total = number(r"(\d+) requests in")
+    timeouts = int(errors.group(4)) if errors else 0
+    requests_done = int(number(r"(\d+) requests in"))
     return {
         "requests_per_s": number(r"Requests/sec:\s+([\d.]+)"),
-        "p50": re.search(r"50%\s+(\S+)", output).group(1) if "50%" in output else "-",
-        "p99": re.search(r"99%\s+(\S+)", output).group(1) if "99%" in output else "-",
-        "requests": int(total),
+        "p50": percentile("50"),
+        # wrk leaves timed-out requests out of its percentiles: with more than 1 % of them, p99 is past the timeout.
+        "p99": f">{timeout}s" if timeouts > 0.01 * max(requests_done, 1) else percentile("99"),
+        "requests": requests_done,
         "non_2xx": int(number(r"Non-2xx or 3xx responses: (\d+)")),
-        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+        "socket_errors": sum(int(g) for g in errors.groups()[:3]) if errors else 0,
+        "timeouts": timeouts,
     }
 
 
-def start_ours(model_dir: Path, port: int, work: Path) -> subprocess.Popen:
+def gunicorn_reference(module: str, source: str, port: int, work: Path, workers: int, threads: int) -> list:
+    """A fixed-body app on the gunicorn settings `serve` uses (gthread, keep-alive 75)."""
+    (work / f"{module}.py").write_text(source)
+    return [subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
+         "--keep-alive", "75", "--backlog", "2048", "--worker-connections", "2000",
+         "-b", f"127.0.0.1:{port}", f"{module}:app"],
+        env={**os.environ, "PYTHONPATH": str(work)}, cwd=work,
+        stdout=(work / f"{module}.log").open("w"), stderr=subprocess.STDOUT)]
+
+
+def start_ours(model_dir: Path, port: int, work: Path, name: str) -> list:
     env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port),
            "SENTIMENT_BIND_HOST": "127.0.0.1", "SAGEMAKER_CONTAINER_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, str(ROOT / "serve")], env=env, cwd=work,
-                            stdout=(work / "ours.log").open("w"), stderr=subprocess.STDOUT)
+    return [subprocess.Popen([sys.executable, str(ROOT / "serve")], env=env, cwd=work,
+                             stdout=(work / f"{name}.log").open("w"), stderr=subprocess.STDOUT)]
 
 
-def start_aws_stack(model_dir: Path, port: int, work: Path, workers: int) -> list[subprocess.Popen]:
+def start_aws_stack(model_dir: Path, port: int, work: Path, workers: int) -> list:
     (work / "wsgi.py").write_text(WSGI)
     (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=port))
     env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "PYTHONPATH": f"{ROOT}:{work}"}
@@ -116,61 +166,124 @@ def start_aws_stack(model_dir: Path, port: int, work: Path, workers: int) -> lis
     return [nginx, gunicorn]
 
 
-def sample_model(work: Path) -> Path:
-    """A quick unquantized fastText model on the bundled sample."""
-    prepare([SAMPLE], work / "channels", log=lambda _: None)
-    model_dir = work / "model"
-    subprocess.run([sys.executable, str(ROOT / "train"), "--train", str(work / "channels/train"),
-                    "--model-dir", str(model_dir), "--output-dir", str(work / "output"), "-p", "quantize=false",
-                    "-p", "buckets=200000", "-p", "learning_rate=0.3", "-p", "epochs=10", "-p", "min_count=1"],
+def train_sample(work: Path, name: str, hyperparameters: list[str]) -> Path:
+    """A model trained by `train` on the bundled sample's train split."""
+    channels = work / "channels"
+    if not channels.exists():
+        prepare([SAMPLE], channels, log=lambda _: None)
+    model_dir = work / name
+    flags = [flag for item in hyperparameters for flag in ("-p", item)]
+    subprocess.run([sys.executable, str(ROOT / "train"), "--train", str(channels / "train"),
+                    "--model-dir", str(model_dir), "--output-dir", str(work / f"{name}-output"), *flags],
                    check=True, capture_output=True)
     return model_dir
 
 
+def fasttext_model(work: Path) -> Path:
+    """A quick unquantized fastText model."""
+    return train_sample(work, "fasttext-model", ["quantize=false", "buckets=200000", "learning_rate=0.3",
+                                                 "epochs=10", "min_count=1"])
+
+
+def lstm_model(work: Path) -> Path:
+    """An LSTM of the default sizes (embed 128, hidden 64), on fewer epochs than the default to be quick."""
+    return train_sample(work, "lstm-model", ["algorithm=lstm", "epochs=1"])
+
+
+def batch_body() -> str:
+    """1,000 real texts (the sample's, labels cut) in one JSON request."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[::10][:BATCH_TEXTS]
+    return json.dumps({"instances": [line.split(" ", 1)[1] for line in lines]})
+
+
+def start(stack: str, models: dict[str, Path], port: int, work: Path, workers: int, threads: int) -> list:
+    if stack in ("fasttext", "lstm"):
+        return start_ours(models[stack], port, work, stack)
+    if stack == "flask-floor":
+        return gunicorn_reference("flask_floor", FLASK_FLOOR, port, work, workers, threads)
+    if stack == "bare-wsgi":
+        return gunicorn_reference("bare_wsgi", BARE_WSGI, port, work, workers, threads)
+    return start_aws_stack(models["fasttext"], port, work, workers)
+
+
+def measure(stack: str, url: str, args: argparse.Namespace, work: Path) -> dict:
+    wrk(url, 10, 2, work)  # warm-up
+    results = {connections: wrk(url, connections, args.seconds, work)
+               for connections in map(int, args.connections.split(","))}
+    if stack in ("fasttext", "lstm"):
+        results["batched"] = wrk(url, args.batch_connections, args.seconds, work, batch_body(), timeout=60)
+    return results
+
+
+def report(results: dict, args: argparse.Namespace, workers: int, threads: int) -> None:
+    print(f"POST /invocations, one text a request, {workers} workers × {threads} threads each, "
+          f"wrk {args.seconds} s per row, {os.cpu_count()} cores")
+    columns = ("conns", "req/s", "p50", "p99", "requests", "non-2xx", "sock err", "timeouts")
+    print(f"{'stack':<12} " + " ".join(f"{c:>9}" for c in columns))
+    for stack, rows in results.items():
+        for connections, r in rows.items():
+            if connections != "batched":
+                print(f"{stack:<12} {connections:>9} {r['requests_per_s']:>9.0f} {r['p50']:>9} {r['p99']:>9} "
+                      f"{r['requests']:>9} {r['non_2xx']:>9} {r['socket_errors']:>9} {r['timeouts']:>9}")
+    print(f"\nbatched: {BATCH_TEXTS:,} texts a request, {args.batch_connections} connections")
+    for stack, rows in results.items():
+        if "batched" in rows:
+            r = rows["batched"]
+            print(f"{stack:<12} {r['requests_per_s'] * BATCH_TEXTS:>9,.0f} texts/s  p50 {r['p50']}  p99 {r['p99']}  "
+                  f"non-2xx {r['non_2xx']}  socket errors {r['socket_errors']}  timeouts {r['timeouts']}")
+    print()
+    for connections in map(int, args.connections.split(",")):
+        ok = {stack: rows[connections]["requests_per_s"] * (1 - rows[connections]["non_2xx"]
+                                                            / max(rows[connections]["requests"], 1))
+              for stack, rows in results.items()}
+        for ours in ("fasttext", "lstm"):
+            for reference in ("flask-floor", "bare-wsgi", "aws-example"):
+                if ours in ok and reference in ok:
+                    print(f"{connections} connections: successful req/s {ours} / {reference} = "
+                          f"{ok[ours] / max(ok[reference], 1e-9):.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--model-dir", type=Path, help="the fastText model (default: trained on the sample)")
+    parser.add_argument("--lstm-model-dir", type=Path, help="the LSTM model (default: trained on the sample)")
+    parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", default="100,1000")
+    parser.add_argument("--batch-connections", type=int, default=4)
+    parser.add_argument("--stacks", default=",".join(STACKS), help=f"some of {','.join(STACKS)}")
     args = parser.parse_args()
-    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    stacks = args.stacks.split(",")
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None
+               and (tool == "wrk" or "aws-example" in stacks)]
     if missing:
         print(f"needs {' and '.join(missing)}: apt-get install {' '.join(missing)}")
         return 2
-    workers = os.cpu_count() or 1
-    results = {}
+    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1))
+    threads = int(os.environ.get("SENTIMENT_WORKER_THREADS", 4))
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx's workers (www-data) must reach the gunicorn socket in it
-        model_dir = args.model_dir or sample_model(work)
-        for stack in ("ours", "aws-example"):
-            port = 18800 + len(results)
-            processes = ([start_ours(model_dir, port, work)] if stack == "ours"
-                         else start_aws_stack(model_dir, port, work, workers))
+        models = {}
+        if {"fasttext", "aws-example"} & set(stacks):
+            models["fasttext"] = args.model_dir or fasttext_model(work)
+        if "lstm" in stacks:
+            models["lstm"] = args.lstm_model_dir or lstm_model(work)
+        for number, stack in enumerate(stacks):
+            port = 18800 + number
+            processes = start(stack, models, port, work, workers, threads)
             try:
                 try:
                     wait_healthy(f"http://127.0.0.1:{port}")
                 except RuntimeError:
-                    print((work / f"{stack}.log").read_text()[-3000:])
+                    print("".join(p.read_text()[-3000:] for p in work.glob("*.log")))
                     raise
-                wrk(f"http://127.0.0.1:{port}", 10, 2, work)  # warm-up
-                for connections in map(int, args.connections.split(",")):
-                    results[stack, connections] = wrk(f"http://127.0.0.1:{port}", connections, args.seconds, work)
+                results[stack] = measure(stack, f"http://127.0.0.1:{port}", args, work)
             finally:
                 for process in processes:
                     process.terminate()
                     process.wait(30)
-    print(f"POST /invocations, one text, {workers} workers each, wrk {args.seconds} s per row, {os.cpu_count()} cores")
-    columns = ("conns", "req/s", "p50", "p99", "requests", "non-2xx", "sock err")
-    print(f"{'stack':<12} " + " ".join(f"{c:>9}" for c in columns))
-    for (stack, connections), r in results.items():
-        print(f"{stack:<12} {connections:>9} {r['requests_per_s']:>9.0f} {r['p50']:>9} {r['p99']:>9} "
-              f"{r['requests']:>9} {r['non_2xx']:>9} {r['socket_errors']:>9}")
-    for connections in map(int, args.connections.split(",")):
-        ours, aws = results["ours", connections], results["aws-example", connections]
-        aws_ok = aws["requests_per_s"] * (1 - aws["non_2xx"] / max(aws["requests"], 1))
-        ours_ok = ours["requests_per_s"] * (1 - ours["non_2xx"] / max(ours["requests"], 1))
-        print(f"{connections} connections: successful req/s ours / aws-example = {ours_ok / max(aws_ok, 1e-9):.2f}")
+    report(results, args, workers, threads)
     return 0
 
 
