@@ -36,12 +36,14 @@ def scorer(fasttext_tree) -> ModelScorer:
 def pools(scorer) -> Pools:
     """Texts of the sample's training split, sorted by what the real model makes of them: clearly
     positive, negative but below the crisis threshold, and confidently negative (the crisis pool).
-    The planted truth is then what the model will read, so every alert can be checked exactly."""
+    The planted truth is then what the model will read (none unrecognized: the fixture's threshold
+    varies from run to run), so every alert can be checked exactly."""
     rows = [line.split(" ", 1) for lines in sample_split().values() for line in lines]
     verdicts = scorer.score([text for _, text in rows])
     picked: dict[str, list[str]] = {"positive": [], "negative": [], "crisis": []}
+    clear = max(0.8, scorer.threshold)
     for (label, text), verdict in zip(rows, verdicts):
-        if label.endswith(verdict.sentiment) and verdict.sentiment == "positive" and verdict.confidence >= 0.8:
+        if label.endswith(verdict.sentiment) and verdict.sentiment == "positive" and verdict.confidence >= clear:
             picked["positive"].append(text)
         elif label.endswith(verdict.sentiment) and verdict.sentiment == "negative":
             if scorer.threshold <= verdict.confidence < 0.85:
