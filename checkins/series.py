@@ -9,6 +9,7 @@ left out) and its rolling 7-day mean (over the recognized check-ins of the 7 day
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -32,8 +33,9 @@ class Grid:
     def days(self) -> int:
         return self.count.shape[1]
 
-    @property
+    @cached_property
     def recognized(self) -> np.ndarray:
+        """Positive plus negative check-ins per day (computed once: alerts read it per episode)."""
         return self.positive + self.negative
 
     def share_positive(self) -> np.ndarray:
