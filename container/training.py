@@ -22,11 +22,13 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from container.environment import OPT_ML, ConfigurationError, TrainingEnvironment
-from model import predictor, threshold
+from model import combiner, predictor, threshold
 from model.artifact import model_files, read_manifest, write_manifest
 from model.context import TrainingContext, TrainingInterrupted
-from model.datasets import DataError, Example, read_path
+from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, unquote
 
@@ -39,7 +41,14 @@ PREVIOUS_CHANNEL = "previous"  # the model (or just the manifest.json) being rep
 JOB_SPEC = Spec(
     *threshold.SPEC.params.values(),
     Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
+    Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
+          "(model/combiner.py)"),
+    Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
+          "for the lexicon weights and the threshold (0: none)", 0, 0.5),
 )
+# Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
+REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
+HELD_OUT_MAX = 10_000  # validation rows held out of train at most: enough for a handful of weights
 
 
 class TrainingError(Exception):
@@ -75,6 +84,9 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     # Both output folders are checked now, not after hours of training.
     prepare_dir(env.model_dir, "model dir")
     prepare_dir(env.output_data_dir, "output data dir")
+    if "validation" not in data and job["validation_share"] and job["lexicon"]:
+        data["train"], data["validation"] = hold_out(data["train"], job["validation_share"])
+        log(f"no validation channel: {len(data['validation'])} train rows held out as validation")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
     train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
 
@@ -84,19 +96,27 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
         model = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
     if stop_requested():  # an algorithm that cannot stop mid-way (fastText) still stops the job here
         raise TrainingInterrupted("stopped after training, before evaluating and saving")
+    trained = model  # the manifest's labels are the trained model's own, neutral included
+    if job["lexicon"] and "validation" in data:
+        model = combiner.fit(model, data["validation"], read_path(REFERENCE_CHECKINS)[0], log)
     training_seconds = time.monotonic() - started
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
     chosen = None
     if "validation" in results:
-        chosen = threshold.choose_threshold(*results["validation"]["confidence_correct"],
-                                            job["threshold_accuracy"], job["max_unrecognized"])
+        confidences, correct = results["validation"]["confidence_correct"]
+        neutral = results["validation"]["neutral_confidences"]
+        chosen = threshold.choose_threshold(confidences + neutral, correct + [False] * len(neutral),
+                                            job["threshold_accuracy"], job["max_unrecognized"], len(neutral))
         log(f"unrecognized threshold={chosen['value']:.4f} (chosen on validation)")
     metrics = {}
     for channel, result in results.items():
         metrics[channel] = result["metrics"]
         if chosen:
             metrics[channel].update(threshold.coverage(*result["confidence_correct"], chosen["value"]))
+            if result["neutral_confidences"]:
+                metrics[channel]["neutral_unrecognized_share"] = float(np.mean(
+                    np.array(result["neutral_confidences"]) < chosen["value"]))
         for line in metric_lines(channel, metrics[channel]):
             log(line)
     if PREVIOUS_CHANNEL in env.channels:
@@ -104,7 +124,7 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
 
     saved = model.save(env.model_dir)
     manifest = write_manifest(
-        env.model_dir, algorithm=algorithm_name, labels=model.labels,
+        env.model_dir, algorithm=algorithm_name, labels=trained.labels,
         preprocessing=model.manifest["preprocessing"], **saved, threshold=chosen,
         hyperparameters={**params, **job},
         metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
@@ -117,12 +137,24 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
 
 
 def evaluate_model(model: predictor.Predictor, examples: list[Example]) -> dict:
-    """Metrics of `model` on `examples`, and (confidences, correct) for threshold choice."""
-    predictions = model.predict([e.text for e in examples], k=1)
-    predicted = [p.labels[0] for p in predictions]
-    correct = [p == e.label for p, e in zip(predicted, examples)]
-    return {"metrics": evaluate([e.label for e in examples], predicted, model.labels),
-            "confidence_correct": ([p.probs[0] for p in predictions], correct)}
+    """Metrics of `model` on the examples of labels it answers, and (confidences, correct) of
+    those for threshold choice; examples labelled neutral, when the model does not answer
+    neutral (see model.combiner), are kept apart: they are the ones it should not recognize."""
+    answered = [e for e in examples if e.label in model.labels]
+    neutral = [e for e in examples if e.label == combiner.NEUTRAL and e.label not in model.labels]
+    predictions = model.predict([e.text for e in answered + neutral], k=1)
+    predicted = [p.labels[0] for p in predictions[:len(answered)]]
+    correct = [p == e.label for p, e in zip(predicted, answered)]
+    return {"metrics": evaluate([e.label for e in answered], predicted, model.labels),
+            "confidence_correct": ([p.probs[0] for p in predictions[:len(answered)]], correct),
+            "neutral_confidences": [p.probs[0] for p in predictions[len(answered):]]}
+
+
+def hold_out(examples: list[Example], share: float) -> tuple[list[Example], list[Example]]:
+    """(kept, held out): a stratified, seeded `share` of `examples`, at most HELD_OUT_MAX rows."""
+    share = min(share, HELD_OUT_MAX / len(examples))
+    kept, held_out = stratified_split(examples, (1 - share, share), seed=0)
+    return kept, held_out
 
 
 def compare_with_previous(path: Path, data: dict[str, list[Example]], metrics: dict) -> None:

@@ -44,7 +44,7 @@ def metric_lines(channel: str, metrics: dict) -> list[str]:
     for label, scores in metrics["per_label"].items():
         for name in ("precision", "recall", "f1"):
             lines.append(f"{channel}:{name}_{label}={scores[name]:.4f}")
-    for name in ("unrecognized_share", "accuracy_recognized"):
+    for name in ("unrecognized_share", "accuracy_recognized", "neutral_unrecognized_share"):
         if name in metrics:
             lines.append(f"{channel}:{name}={metrics[name]:.4f}")
     return lines

@@ -60,6 +60,7 @@ class FastTextPredictor:
         self.preprocess = preprocess
         self.manifest = manifest
         self.labels = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
+        self.vocabulary = model.get_words()
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=k)

@@ -4,6 +4,9 @@
     predictor.predict(["what a lovely day"], k=2)
     # [Prediction(labels=["positive", "negative"], probs=[0.97, 0.03])]
 
+A model whose manifest records a `combiner` is answered through it (`model.combiner`:
+the trained model and VADER's lexicon, weighed on validation data).
+
 Labels are bare ("positive"); the `__label__` prefix of BlazingText's answers
 is added by the response format, not here.
 """
@@ -11,7 +14,7 @@ is added by the response format, not here.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +37,13 @@ class Prediction:
 
 
 class Predictor(Protocol):
+    """manifest: what the model's manifest.json records; labels: what predict() answers;
+    vocabulary: the words the model knows; preprocess: the cleaning its training text had."""
+
     manifest: dict
     labels: list[str]
+    vocabulary: Sequence[str]
+    preprocess: Callable[[str], str]
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         """Predictions for `texts`, in order; `k` labels each (all labels when k >= their number)."""
@@ -59,7 +67,9 @@ def load(model_dir: Path | str) -> Predictor:
     manifest = read_manifest(model_dir)
     if manifest is not None:
         verify(model_dir, manifest)
-        return algorithm(manifest["algorithm"]).load(model_dir, manifest)
+        from model import combiner  # it builds on this module's Prediction
+
+        return combiner.from_manifest(algorithm(manifest["algorithm"]).load(model_dir, manifest), manifest)
     if (model_dir / BLAZINGTEXT_MODEL_FILE).exists():
         return algorithm(DEFAULT_ALGORITHM).load(model_dir, None)
     found = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else []

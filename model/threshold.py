@@ -3,7 +3,9 @@
 The threshold is chosen at training time on the validation channel and recorded in
 the manifest. The rule: the lowest threshold at which the accuracy on the messages
 it accepts reaches `threshold_accuracy`, but never one that leaves more than
-`max_unrecognized` of the validation messages unrecognized.
+`max_unrecognized` of the validation messages unrecognized. Validation messages
+labelled neutral count as wrong whenever they are accepted (any positive or negative
+answer to them is wrong) and are not counted in `max_unrecognized`.
 """
 
 from __future__ import annotations
@@ -39,30 +41,34 @@ def sentiment(label: str, confidence: float, threshold: float) -> str:
 
 
 def choose_threshold(confidences: Sequence[float], correct: Sequence[bool], threshold_accuracy: float,
-                     max_unrecognized: float) -> dict:
+                     max_unrecognized: float, neutral: int = 0) -> dict:
     """The threshold by the module's rule, with what it gives on these (validation) predictions.
 
-    `confidences[i]` is the top probability of message i, `correct[i]` whether its top label was right.
+    `confidences[i]` is the top probability of message i, `correct[i]` whether its top label was
+    right. The last `neutral` messages have no clear feeling: any answer to them is wrong, and
+    rejecting them does not count against `max_unrecognized`, which caps the others' share.
     """
-    if not confidences:
+    if len(confidences) <= neutral:
         raise ValueError("no predictions to choose a threshold from")
-    ranked = sorted(zip(confidences, correct))
-    total = len(ranked)
+    polar = [True] * (len(confidences) - neutral) + [False] * neutral
+    ranked = sorted(zip(confidences, correct, polar))
+    total, total_polar = len(ranked), len(ranked) - neutral
     correct_above = sum(correct)  # correct among messages at or above the current candidate
+    rejected_polar = 0
     chosen = 0.0
-    for rejected, (confidence, is_correct) in enumerate(ranked):
+    for rejected, (confidence, is_correct, is_polar) in enumerate(ranked):
         # Candidate: this message's confidence, which rejects the `rejected` ones below it.
         # Ties: a threshold equal to a confidence accepts it, so only the first of equals is a candidate.
-        if rejected and confidence == ranked[rejected - 1][0]:
-            correct_above -= is_correct
-            continue
-        if rejected / total > max_unrecognized:
-            break
-        chosen = confidence if rejected else 0.0
-        if correct_above / (total - rejected) >= threshold_accuracy:
-            break
+        if not (rejected and confidence == ranked[rejected - 1][0]):
+            if rejected_polar / total_polar > max_unrecognized:
+                break
+            chosen = confidence if rejected else 0.0
+            if correct_above / (total - rejected) >= threshold_accuracy:
+                break
         correct_above -= is_correct
-    return {"value": chosen, **coverage(confidences, correct, chosen),
+        rejected_polar += is_polar
+    polar_part = (list(confidences[:total_polar]), list(correct[:total_polar]))
+    return {"value": chosen, **coverage(*polar_part, chosen),
             "rule": {"threshold_accuracy": threshold_accuracy, "max_unrecognized": max_unrecognized}}
 
 

@@ -1,0 +1,144 @@
+"""Ours against VADER on every held-out set of ../shared/data, through the real `train`.
+
+Trains the default job (`{}` hyperparameters; `-p` to change them, e.g. `-p algorithm=lstm`)
+on all of ../shared/data except the sets measured: Sentiment140's 110k part, SemEval
+2013-2016 but its 2016 test file (positive, negative and neutral), TweetEval emotion's
+train and validation (joy+optimism positive, anger+sadness negative), and 80 % of the
+sentence-polarity set. Validation: a seeded, stratified 10 % of each source (5 % of
+Sentiment140) plus the bundled check-in messages. Then prints, beside VADER:
+
+| set | measure |
+|---|---|
+| Sentiment140 test, 359 positive/negative tweets | accuracy |
+| SemEval-2016 test, positive/negative rows | accuracy |
+| TweetEval emotion test, joy+optimism vs anger+sadness | balanced accuracy |
+| sentence polarity, the held-out 20 % | accuracy |
+| Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
+
+with per-class F1 and confusion matrices. Asserts nothing.
+
+    python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import DATA, POLAR, ROOT, hyperparameter_flags, run_train
+
+from model import lexicon, predictor
+from model.datasets import Example, filter_labels, read_path, stratified_split, write_blazingtext
+from model.evaluation import evaluate
+
+EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
+CHECKINS = ROOT / "data" / "sample" / "checkins.txt"
+
+
+def tweeteval(split: str) -> list[Example]:
+    folder = DATA / "tweeteval_emotion"
+    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
+    labels = (folder / f"{split}_labels.txt").read_text(encoding="utf-8").split()
+    return [Example(" ".join(text.split()), EMOTIONS[label]) for text, label in zip(texts, labels)]
+
+
+def sentence_polarity() -> list[Example]:
+    return [Example(" ".join(line.split()), label)
+            for name, label in (("pos", "positive"), ("neg", "negative"))
+            for line in (DATA / f"sentence_polarity/rt-polarity.{name}").read_text(
+                encoding="utf-8", errors="replace").splitlines() if line.strip()]
+
+
+def channels_and_tests() -> tuple[list[Example], list[Example], dict[str, list[Example]]]:
+    """(train, validation, {test set: examples}) as the module says."""
+    semeval = [p for p in sorted((DATA / "semeval2013-2016").iterdir()) if "2016test" not in p.name]
+    polarity_train, polarity_test = stratified_split(sentence_polarity(), (0.8, 0.2), seed=1)
+    sources = {
+        "sentiment140": read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")[0],
+        "semeval": filter_labels(read_path(*semeval)[0], POLAR | {"neutral"})[0],
+        "tweeteval": tweeteval("train") + tweeteval("val"),
+        "polarity": polarity_train,
+    }
+    train, validation = [], read_path(CHECKINS)[0]
+    for name, examples in sources.items():
+        share = 0.05 if name == "sentiment140" else 0.1
+        kept, held_out = stratified_split(examples, (1 - share, share), seed=2)
+        train, validation = train + kept, validation + held_out
+    sts = read_path(DATA / "sentiment140/testdata.manual.2009.06.14.csv")[0]
+    tests = {
+        "Sentiment140 test": [e for e in sts if e.label in POLAR],
+        "SemEval-2016 test": filter_labels(read_path(DATA / "semeval2013-2016/twitter-2016test-A.txt")[0], POLAR)[0],
+        "TweetEval emotion test": tweeteval("test"),
+        "sentence polarity (20 %)": polarity_test,
+    }
+    return train, validation, {**tests, "Sentiment140 test neutral": [e for e in sts if e.label == "neutral"]}
+
+
+def vader_labels(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """VADER's verdicts (compound >= 0 read as positive, as the data README measures it)."""
+    compound = lexicon.features(texts)[:, 0]
+    return ["positive" if c >= 0 else "negative" for c in compound], compound
+
+
+def score(name: str, truth: list[str], predicted: list[str]) -> tuple[float, dict]:
+    metrics = evaluate(truth, predicted, ["negative", "positive"])
+    if name.startswith("TweetEval"):  # balanced accuracy: the mean of the two recalls
+        return float(np.mean([metrics["per_label"][label]["recall"] for label in ("negative", "positive")])), metrics
+    return metrics["accuracy"], metrics
+
+
+def describe(metrics: dict) -> str:
+    f1 = " ".join(f"F1 {label} {scores['f1']:.3f}" for label, scores in metrics["per_label"].items())
+    confusion = metrics["confusion"]
+    return (f"{f1}; confusion (rows truth, cols predicted neg/pos): neg {confusion['negative']['negative']}/"
+            f"{confusion['negative']['positive']}, pos {confusion['positive']['negative']}/"
+            f"{confusion['positive']['positive']}")
+
+
+def main() -> int:
+    hyperparameters = hyperparameter_flags(__doc__)
+    train, validation, tests = channels_and_tests()
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
+        work = Path(tmp)
+        write_blazingtext(train, work / "train/train.txt")
+        write_blazingtext(validation, work / "validation/validation.txt")
+        print(f"train {len(train)} rows, validation {len(validation)} rows; hyperparameters: "
+              f"{' '.join(hyperparameters) or 'defaults'}", flush=True)
+        started = time.monotonic()
+        run_train(work, {"train": work / "train", "validation": work / "validation"}, hyperparameters)
+        seconds = time.monotonic() - started
+        manifest = json.loads((work / "model/manifest.json").read_text())
+        size = sum((work / "model" / manifest[key]).stat().st_size for key in manifest if key.endswith("_file"))
+        model = predictor.load(work / "model")
+        threshold = manifest["threshold"]["value"]
+        print(f"{manifest['algorithm']}: trained in {seconds:.0f} s, artifact {size / 1e6:.1f} MB, "
+              f"threshold {threshold:.3f}\n")
+        print(f"| set | VADER | ours ({manifest['algorithm']}) |\n|---|---|---|")
+        details, sts_answers = [], None
+        for name, examples in tests.items():
+            texts, truth = [e.text for e in examples], [e.label for e in examples]
+            answers = model.predict(texts, k=1)
+            if name.endswith("neutral"):
+                neutral = np.mean([a.probs[0] < threshold for a in answers])
+                polar_answers, polar = sts_answers
+                recognized = [a.labels[0] == e.label for a, e in zip(polar_answers, polar) if a.probs[0] >= threshold]
+                polar_share = 1 - len(recognized) / len(polar)
+                print(f"| Sentiment140 test: neutral unrecognized / polar unrecognized / accuracy on the rest | — | "
+                      f"{neutral:.1%} / {polar_share:.1%} / {np.mean(recognized):.1%} |")
+                continue
+            if name == "Sentiment140 test":
+                sts_answers = (answers, examples)
+            theirs, their_metrics = score(name, truth, vader_labels(texts)[0])
+            ours, our_metrics = score(name, truth, [a.labels[0] for a in answers])
+            print(f"| {name} ({len(examples)}) | {theirs:.1%} | {ours:.1%} |")
+            details.append(f"{name}\n  VADER: {describe(their_metrics)}\n  ours:  {describe(our_metrics)}")
+        print("\n" + "\n".join(details))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The trained model and VADER's lexicon, combined by weights fitted on the validation channel.
+
+    combined = fit(model, validation_examples)     # at training time
+    combined.predict(["not bad at all"], k=2)      # what serving calls
+
+A multinomial logistic regression ("stacking") over the trained model's log-probabilities
+and VADER's four scores (`model.lexicon`), fitted on held-out validation messages, so each
+source counts as much as it earns there and the probabilities come out calibrated. Its
+weights are recorded in the manifest (`combiner`); the algorithm's own files stay as they
+are (a BlazingText `model.bin` is still a plain fastText model).
+
+A "neutral" label, when the training data has one, is fitted like the others but never
+answered: its probability is what the positive and negative ones leave below 1, so a
+message with no clear feeling gets a low confidence and is marked unrecognized. A message
+with no word the model knows and none in the lexicon (an empty one, "asdf") gets
+probability 0 for every label: there is nothing to decide on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model import lexicon
+from model.datasets import Example
+from model.predictor import Prediction, Predictor
+
+NEUTRAL = "neutral"
+REFERENCE_SHARE = 1 / 3
+_LOG_FLOOR = 1e-4  # log-probabilities below log(1e-4) say nothing more
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """Fitted weights. inputs: the trained model's labels, whose log-probabilities are the first
+    features; classes: the regression's outputs (those labels, plus neutral when validation had
+    it); mean, scale: per-feature standardization; weights: (features + 1, classes), the last
+    row the bias; lexicon: which lexicon made the last features."""
+
+    inputs: list[str]
+    classes: list[str]
+    mean: list[float]
+    scale: list[float]
+    weights: list[list[float]]
+    lexicon: str = lexicon.NAME
+
+    def probabilities(self, base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
+        """(n, classes) probabilities from (n, inputs) model probabilities and (n, 4) lexicon features."""
+        inputs = _inputs(base_probs, lexicon_rows)
+        scores = ((inputs - self.mean) / self.scale) @ np.asarray(self.weights)[:-1] + self.weights[-1]
+        return _softmax(scores)
+
+
+class CombinedPredictor:
+    """A trained predictor with its Combiner; answers the Predictor interface with the
+    combined probabilities of every label but neutral."""
+
+    def __init__(self, base: Predictor, combiner: Combiner, manifest: dict):
+        if combiner.inputs != list(base.labels):
+            raise ValueError(f"the combiner was fitted for labels {combiner.inputs}, the model has {base.labels}")
+        self.base = base
+        self.combiner = combiner
+        self.manifest = manifest
+        answered = [label for label in combiner.classes if label != NEUTRAL]
+        self.labels = answered if len(answered) >= 2 else list(combiner.classes)
+        self._columns = [combiner.classes.index(label) for label in self.labels]
+        self._known = frozenset(base.vocabulary)
+
+    def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
+        lexicon_rows = lexicon.features(texts)
+        probs = self.combiner.probabilities(_probability_matrix(self.base, texts), lexicon_rows)[:, self._columns]
+        nothing = lexicon.no_feeling(lexicon_rows) & ~np.array([self._knows_a_word(t) for t in texts], dtype=bool)
+        probs[nothing] = 0.0
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [Prediction([self.labels[i] for i in row], [float(probs[n, i]) for i in row])
+                for n, row in enumerate(top)]
+
+    def save(self, model_dir: Path) -> dict:
+        return {**self.base.save(model_dir), "combiner": asdict(self.combiner)}
+
+    @property
+    def vocabulary(self) -> Sequence[str]:
+        return self.base.vocabulary
+
+    def _knows_a_word(self, text: str) -> bool:
+        return any(token in self._known for token in self.base.preprocess(text).split())
+
+
+def from_manifest(base: Predictor, manifest: dict) -> Predictor:
+    """`base` combined as its manifest records, or `base` itself when it records no combiner."""
+    fields = manifest.get("combiner")
+    if not fields:
+        return base
+    if fields.get("lexicon") != lexicon.NAME:
+        raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
+                         f"{lexicon.NAME!r}")
+    return CombinedPredictor(base, Combiner(**fields), manifest)
+
+
+def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Example] = (),
+        log: Callable[[str], None] = print) -> CombinedPredictor:
+    """Fit the combination on `validation` (messages the model was not trained on): rows of the
+    model's labels, and neutral ones, which teach it what no clear feeling looks like.
+    `reference` messages (the product's own check-ins) count for a third of the fit, however
+    few they are: validation drawn from tweets alone would teach the weights nothing of check-ins."""
+    everything = [*validation, *reference]
+    has_neutral = NEUTRAL not in base.labels and any(e.label == NEUTRAL for e in everything)
+    classes = list(base.labels) + ([NEUTRAL] if has_neutral else [])
+    rows = [e for e in validation if e.label in classes]
+    references = [e for e in reference if e.label in classes]
+    share = REFERENCE_SHARE if rows and references else 0.0
+    row_weights = np.array([(1 - share) / max(len(rows), 1)] * len(rows) + [share / max(len(references), 1)]
+                           * len(references)) * (len(rows) + len(references))
+    rows += references
+    present = {e.label for e in rows}
+    if len(present) < 2:
+        raise ValueError(f"the validation messages hold {len(present)} of the model's labels {classes}: "
+                         "the lexicon combination needs at least two")
+    texts = [e.text for e in rows]
+    inputs = _inputs(_probability_matrix(base, texts), lexicon.features(texts))
+    mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-6
+    targets = np.array([classes.index(e.label) for e in rows])
+    # A few dozen validation messages are easily separable; the penalty keeps their weights,
+    # and so the confidences, from running to infinity (C=1 in scikit-learn's terms).
+    weights = _logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
+    log(f"lexicon combination fitted on {len(rows)} validation messages: weights for {classes[0]} "
+        + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base.labels), weights[:-1, 0])))
+    combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist())
+    return CombinedPredictor(base, combiner, base.manifest)
+
+
+def _probability_matrix(model: Predictor, texts: Sequence[str]) -> np.ndarray:
+    """(len(texts), labels) probabilities, columns in `model.labels` order."""
+    column = {label: i for i, label in enumerate(model.labels)}
+    matrix = np.zeros((len(texts), len(column)))
+    for row, prediction in enumerate(model.predict(texts, k=len(column))):
+        for label, prob in zip(prediction.labels, prediction.probs):
+            matrix[row, column[label]] = prob
+    return matrix
+
+
+def _inputs(base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
+    return np.hstack([np.log(np.clip(base_probs, _LOG_FLOOR, 1.0)), lexicon_rows])
+
+
+def _input_names(classes: Sequence[str]) -> list[str]:
+    return [f"log_p_{label}" for label in classes] + list(lexicon.FEATURES)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _logistic_regression(inputs: np.ndarray, targets: np.ndarray, row_weights: np.ndarray, n_classes: int, l2: float,
+                         steps: int = 2000, learning_rate: float = 0.05) -> np.ndarray:
+    """(features + 1, classes) weights minimising the row-weighted mean cross-entropy + l2/2·|W|², by full-batch Adam
+    (a few thousand rows of a handful of features: a second or two)."""
+    design = np.hstack([inputs, np.ones((len(inputs), 1))])
+    onehot = np.eye(n_classes)[targets]
+    weights = np.zeros((design.shape[1], n_classes))
+    first, second = np.zeros_like(weights), np.zeros_like(weights)
+    penalty = np.ones_like(weights)
+    penalty[-1] = 0.0  # the bias is not shrunk
+    for step in range(1, steps + 1):
+        residual = (_softmax(design @ weights) - onehot) * row_weights[:, None]
+        gradient = design.T @ residual / len(design) + l2 * penalty * weights
+        first = 0.9 * first + 0.1 * gradient
+        second = 0.999 * second + 0.001 * gradient**2
+        weights -= learning_rate * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
+    return weights

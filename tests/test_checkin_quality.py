@@ -1,0 +1,79 @@
+"""Obvious check-in messages are read the right way round: by the sample model `make run`
+trains, by a model trained the quick way on little data, and by the default job on all the
+shared data. The messages are of our own writing and not in any training or validation file."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import OptMl, shared_data
+
+from container import sample
+from model import predictor
+from model.datasets import filter_labels, read_path, to_blazingtext_line
+
+OBVIOUS = {
+    "positive": ["I feel great today", "Had a lovely day with my family", "Really happy and relaxed this evening",
+                 "not bad at all", "Feeling good, work went well 😀"],
+    "negative": ["I feel awful and exhausted", "So stressed and anxious about tomorrow", "meh, not great",
+                 "Sad and lonely today 😢", "Terrible night, I couldn't sleep"],
+}
+NOTHING_TO_GO_ON = ["", "   "]
+
+
+def check_obvious_messages(model_dir, skip: tuple[str, ...] = ()) -> None:
+    model = predictor.load(model_dir)
+    threshold = model.manifest["threshold"]["value"]
+    wrong = []
+    for label, texts in OBVIOUS.items():
+        texts = [text for text in texts if text not in skip]
+        for text, answer in zip(texts, model.predict(texts, k=2)):
+            assert sum(answer.probs) <= 1 + 1e-9, (text, answer)
+            if answer.labels[0] != label or answer.probs[0] < threshold:
+                wrong.append((text, answer.labels[0], round(answer.probs[0], 2)))
+    assert not wrong, f"threshold {threshold:.2f}: {wrong}"
+    for answer in model.predict(NOTHING_TO_GO_ON, k=2):
+        assert answer.probs[0] < threshold, answer  # unrecognized, never a confident guess
+
+
+def test_the_sample_model_reads_obvious_checkins_right(tmp_path, monkeypatch):
+    tree = OptMl(tmp_path / "opt/ml")
+    for variable, value in tree.env().items():
+        monkeypatch.setenv(variable, value)
+    sample.ensure_model()
+    check_obvious_messages(tree.model_dir)
+
+
+@pytest.fixture(scope="module")
+def small_data_model(tmp_path_factory):
+    """20,000 tweets, 3 epochs, the rest defaults: how `docker run … train` is first tried."""
+    tweets = read_path(shared_data("sentiment140/training.110k.processed.noemoticon.csv"))[0]
+    tree = OptMl(tmp_path_factory.mktemp("small") / "opt/ml")
+    tree.hyperparameters({"epochs": "3"})
+    tree.channel("train", [to_blazingtext_line(e) for e in random.Random(0).sample(tweets, 20_000)])
+    result = tree.train()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return tree.model_dir
+
+
+def test_a_quick_small_data_model_reads_obvious_checkins_right(small_data_model):
+    check_obvious_messages(small_data_model, skip=("not bad at all",))
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (issue 9): 20k tweets teach fastText 'not' and 'bad' as "
+                   "negative so surely that VADER's weight cannot turn it round")
+def test_a_quick_small_data_model_reads_not_bad_as_positive(small_data_model):
+    answer = predictor.load(small_data_model).predict(["not bad at all"])[0]
+    assert answer.labels[0] == "positive"
+
+
+@pytest.mark.slow
+def test_the_default_job_on_the_shared_data_reads_obvious_checkins_right(opt_ml):
+    tweets = read_path(shared_data("sentiment140/training.110k.processed.noemoticon.csv"))[0]
+    semeval = filter_labels(read_path(shared_data("semeval2013-2016"))[0], {"positive", "negative", "neutral"})[0]
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", [to_blazingtext_line(e) for e in tweets + semeval])
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    check_obvious_messages(opt_ml.model_dir)
