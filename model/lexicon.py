@@ -17,6 +17,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 NAME = "vader-3.3.2"
 FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu")
+PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly as VADER scores them
 
 
 @lru_cache(maxsize=1)
@@ -26,10 +27,26 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 def features(texts: Sequence[str]) -> np.ndarray:
     """(len(texts), 4) float array: VADER's compound (-1..1) and pos/neg/neu shares (0..1) of each text."""
+    return np.array([_scores(text) for text in texts], dtype=np.float64).reshape(len(texts), len(FEATURES))
+
+
+@lru_cache(maxsize=100_000)  # check-ins repeat ("ok", "good"); VADER reads ~80k characters/s
+def _scores(text: str) -> tuple[float, ...]:
+    """VADER's scores of `text`; a text over PIECE_WORDS words is scored in pieces of that many,
+    averaged by their words: VADER's time grows with the square of a text's length (one of
+    600 characters took 100 ms, and a 6 MB request of them minutes)."""
     analyzer = _analyzer()
-    scores = [analyzer.polarity_scores(text) for text in texts]
-    return np.array([[s["compound"], s["pos"], s["neg"], s["neu"]] for s in scores], dtype=np.float64
-                    ).reshape(len(texts), len(FEATURES))
+    words = text.split()
+    pieces = [" ".join(words[start:start + PIECE_WORDS]) for start in range(0, len(words), PIECE_WORDS)]
+    if len(pieces) <= 1:
+        pieces = [text]
+    rows = []
+    for piece in pieces:
+        score = analyzer.polarity_scores(piece)
+        rows.append([score["compound"], score["pos"], score["neg"], score["neu"]])
+    if len(rows) == 1:
+        return tuple(rows[0])
+    return tuple(np.average(rows, axis=0, weights=[len(piece.split()) for piece in pieces]).tolist())
 
 
 def no_feeling(rows: np.ndarray) -> np.ndarray:
