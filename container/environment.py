@@ -96,6 +96,10 @@ class TrainingEnvironment:
                 hyperparameters[name[len("SM_HP_"):].lower()] = value
 
         input_config = _json_file(config_dir / "inputdataconfig.json")
+        bad = sorted(name for name, cfg in input_config.items() if not isinstance(cfg, dict))
+        if bad:
+            raise ConfigurationError(f"{config_dir / 'inputdataconfig.json'}: channel {bad[0]!r} must map to an "
+                                     'object such as {"ContentType": "text/plain", "TrainingInputMode": "File"}')
         input_modes = {name: str(cfg.get("TrainingInputMode", "File")) for name, cfg in input_config.items()}
         channels = _channels(env, data_dir, input_config, input_modes)
 

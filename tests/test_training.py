@@ -142,6 +142,14 @@ def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(op
     assert opt_ml.failure is None
 
 
+def test_an_input_config_channel_that_is_not_an_object_fails_saying_what_it_must_be(opt_ml):
+    opt_ml.hyperparameters({})
+    opt_ml.channel("train", sample_split()["train"][:100])
+    (opt_ml.root / "input/config/inputdataconfig.json").write_text('{"train": 5}')
+    assert opt_ml.train().returncode != 0
+    assert "channel 'train' must map to an object" in opt_ml.failure
+
+
 def test_no_train_channel(opt_ml):
     opt_ml.hyperparameters({})
     opt_ml.channel("validation", sample_split()["validation"])
