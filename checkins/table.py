@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,10 +38,14 @@ class CheckIns:
     def __len__(self) -> int:
         return len(self.day)
 
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Where each participant's rows start, and the end: searched once, not once per alert."""
+        return np.searchsorted(self.participant, np.arange(len(self.names) + 1, dtype=self.participant.dtype))
+
     def rows_of(self, participant: int) -> slice:
         """The rows of one participant (the table is sorted by participant)."""
-        start, stop = np.searchsorted(self.participant, [participant, participant + 1])
-        return slice(int(start), int(stop))
+        return slice(int(self.offsets[participant]), int(self.offsets[participant + 1]))
 
 
 class TableBuilder:
