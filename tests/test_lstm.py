@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from chainer import serializers
 from conftest import FAST_LSTM, ROOT, OptMl, sample_split
 
 from model import lstm, predictor
+from model.artifact import read_manifest
 from model.context import TrainingContext
 from model.datasets import Example
+from model.lstm.inference import InferenceNetwork
 from model.lstm.network import Classifier, build_network, network_weights
 from model.lstm.vocabulary import build_vocabulary, encode, pad
 from model.preprocessing import PREPROCESSING, clean_text
@@ -51,6 +54,11 @@ def _wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> Non
         assert process.poll() is None, f"train exited with {process.returncode} too early"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def _load(tree: OptMl) -> lstm.LSTMPredictor:
+    """The LSTM itself, as `lstm.load` reads it (predictor.load may wrap it)."""
+    return lstm.load(tree.model_dir, read_manifest(tree.model_dir))
 
 
 def _weights(tree: OptMl) -> dict[str, np.ndarray]:
@@ -93,7 +101,7 @@ def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
 
 def test_loaded_model_predicts_what_training_evaluated(lstm_tree):
     tree, _ = lstm_tree
-    model = predictor.load(tree.model_dir)
+    model = predictor.load(tree.model_dir)  # as the job evaluated it, whatever wraps the LSTM
     test = _examples(sample_split()["test"])
     predictions = model.predict([e.text for e in test], k=1)
     accuracy = sum(p.labels[0] == e.label for p, e in zip(predictions, test)) / len(test)
@@ -102,7 +110,7 @@ def test_loaded_model_predicts_what_training_evaluated(lstm_tree):
 
 
 def test_predict_orders_labels_handles_empty_texts_and_keeps_input_order(lstm_tree):
-    model = predictor.load(lstm_tree[0].model_dir)
+    model = _load(lstm_tree[0])
     texts = ["", "   ", "@@@", "a wonderful , moving film", "dull , lifeless and far too long",
              "an utterly unbearable mess of a movie that nobody should ever have to sit through"]
     both = model.predict(texts, k=5)
@@ -129,7 +137,7 @@ def _chainer_probabilities(network: Classifier, model: lstm.LSTMPredictor, texts
 
 
 def test_numpy_inference_gives_the_chainer_networks_probabilities(lstm_tree):
-    model = predictor.load(lstm_tree[0].model_dir)
+    model = _load(lstm_tree[0])
     network = build_network(model.dims)
     serializers.load_npz(str(lstm_tree[0].model_dir / lstm.WEIGHTS_FILE), network)
     texts = [e.text for e in _examples(sample_split()["test"])] + ["", "@@@", "word " * 200]
@@ -150,7 +158,30 @@ def test_numpy_inference_matches_chainer_for_other_shapes(layers, bidirectional)
     network = build_network(dims)
     model = lstm.LSTMPredictor(network_weights(network), vocabulary, ["negative", "positive"], dims, 64,
                                {"preprocessing": PREPROCESSING})
-    np.testing.assert_allclose(model.probabilities(texts), _chainer_probabilities(network, model, texts), atol=1e-6)
+    expected = _chainer_probabilities(network, model, texts)
+    assert model.network.tables is not None
+    np.testing.assert_allclose(model.probabilities(texts), expected, atol=1e-6)
+    model.network = InferenceNetwork(model.weights, dims, table_bytes=0)  # a vocabulary too large for the table
+    np.testing.assert_allclose(model.probabilities(texts), expected, atol=1e-6)
+
+
+def test_threads_predicting_at_once_each_get_their_own_texts_answer(lstm_tree):
+    model = _load(lstm_tree[0])
+    texts = [e.text for e in _examples(sample_split()["test"])][:64]
+    expected = model.probabilities(texts)
+    answers: dict[int, np.ndarray] = {}
+    start = threading.Barrier(len(texts))
+
+    def ask(row: int) -> None:
+        start.wait()
+        answers[row] = model.probabilities([texts[row]])[0]
+
+    threads = [threading.Thread(target=ask, args=(row,)) for row in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    np.testing.assert_allclose(np.stack([answers[row] for row in range(len(texts))]), expected, atol=1e-6)
 
 
 def test_same_seed_gives_identical_weights():

@@ -7,12 +7,14 @@ Speed (2 CPU cores, no GPU) comes from doing the little work an LSTM needs with
 few Python-level steps: the input projections of all time steps (and both
 directions) are one matmul; the recurrence of both directions is one Chainer
 function looping over time in NumPy; minibatches are length-bucketed and long
-texts truncated to `max_len`. Serving skips Chainer altogether.
+texts truncated to `max_len`. Serving skips Chainer altogether (see
+docs/lstm-serving.md).
 
 Modules: `spec` (hyperparameters, file names), `vocabulary` (words to ids),
 `activations` and `kernels` (the recurrence and lookup as Chainer functions),
 `network` (the Chainer links), `inference` (the same forward pass in NumPy),
-`predictor` (the served model, its files), `checkpoints` and `training` (the loop).
+`coalescing` (concurrent requests in one pass), `predictor` (the served model,
+its files), `checkpoints` and `training` (the loop).
 """
 
 from __future__ import annotations
