@@ -2,9 +2,9 @@
 
 Reads hyperparameters and channels (`train` required; `validation`, `test`,
 `feedback` (human-labelled messages) and `previous` (the model being replaced)
-optional), trains the chosen algorithm, evaluates, chooses the threshold below
-which a message is unrecognized, and writes the model and its manifest to the
-model dir and metrics.json to the output data dir. A failure
+optional), runs the ML job (`model/job.py`: train, weigh against the lexicon,
+evaluate, choose the unrecognized threshold), and writes the model and its
+manifest to the model dir and metrics.json to the output data dir. A failure
 writes its reason to `<output dir>/failure` (SageMaker's FailureReason) and
 exits non-zero.
 """
@@ -22,33 +22,17 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from container.environment import OPT_ML, ConfigurationError, TrainingEnvironment
-from model import combiner, predictor, threshold
-from model.artifact import model_files, read_manifest, write_manifest
+from model import job, predictor
+from model.artifact import model_files, write_manifest
 from model.context import TrainingContext, TrainingInterrupted
-from model.datasets import DataError, Example, read_path, stratified_split
-from model.evaluation import evaluate, metric_lines
-from model.hyperparameters import HyperparameterError, Param, Spec, unquote
+from model.datasets import DataError, Example, read_path
+from model.hyperparameters import HyperparameterError, unquote
 
-EVALUATED_CHANNELS = ("validation", "test")
-DATA_CHANNELS = ("train", "feedback", *EVALUATED_CHANNELS)
+DATA_CHANNELS = ("train", "feedback", *job.EVALUATED_CHANNELS)
 FAILURE_FILE = "failure"
 PREVIOUS_CHANNEL = "previous"  # the model (or just the manifest.json) being replaced, for comparison
-
-# Hyperparameters of the job rather than of an algorithm.
-JOB_SPEC = Spec(
-    *threshold.SPEC.params.values(),
-    Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
-    Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
-          "(model/combiner.py)"),
-    Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
-          "for the lexicon weights and the threshold (0: none)", 0, 0.5),
-)
-# Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
-REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
-HELD_OUT_MAX = 10_000  # validation rows held out of train at most: enough for a handful of weights
+JOB_SPEC = job.SPEC
 
 
 class TrainingError(Exception):
@@ -74,8 +58,8 @@ def parse_hyperparameters(raw: dict) -> tuple[str, dict, dict]:
 def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     """Train, evaluate, choose the unrecognized threshold and save; return the manifest written."""
     started = time.monotonic()
-    algorithm_name, params, job = parse_hyperparameters(env.hyperparameters)
-    log(f"algorithm={algorithm_name} hyperparameters={json.dumps({**params, **job})}")
+    algorithm_name, params, job_params = parse_hyperparameters(env.hyperparameters)
+    log(f"algorithm={algorithm_name} hyperparameters={json.dumps({**params, **job_params})}")
 
     data, summaries = read_channels(env)
     labels = sorted({e.label for e in data["train"]})
@@ -84,49 +68,24 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     # Both output folders are checked now, not after hours of training.
     prepare_dir(env.model_dir, "model dir")
     prepare_dir(env.output_data_dir, "output data dir")
-    if "validation" not in data and job["validation_share"] and job["lexicon"]:
-        data["train"], data["validation"] = hold_out(data["train"], job["validation_share"])
-        log(f"no validation channel: {len(data['validation'])} train rows held out as validation")
-    # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
-    train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
-
     with tempfile.TemporaryDirectory(prefix="train-") as work_dir:
         context = TrainingContext(work_dir=Path(work_dir), checkpoint_dir=env.checkpoint_dir,
                                   threads=env.num_cpus, log=log, stop_requested=stop_requested)
-        model = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
-    if stop_requested():  # an algorithm that cannot stop mid-way (fastText) still stops the job here
-        raise TrainingInterrupted("stopped after training, before evaluating and saving")
-    trained = model  # the manifest's labels are the trained model's own, neutral included
-    if job["lexicon"] and "validation" in data:
-        model = combiner.fit(model, data["validation"], read_path(REFERENCE_CHECKINS)[0], log)
+        result = job.run(algorithm_name, params, job_params, data, context)
     training_seconds = time.monotonic() - started
-
-    results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
-    chosen = None
-    if "validation" in results:
-        confidences, correct = results["validation"]["confidence_correct"]
-        neutral = results["validation"]["neutral_confidences"]
-        chosen = threshold.choose_threshold(confidences + neutral, correct + [False] * len(neutral),
-                                            job["threshold_accuracy"], job["max_unrecognized"], len(neutral))
-        log(f"unrecognized threshold={chosen['value']:.4f} (chosen on validation)")
-    metrics = {}
-    for channel, result in results.items():
-        metrics[channel] = result["metrics"]
-        if chosen:
-            metrics[channel].update(threshold.coverage(*result["confidence_correct"], chosen["value"]))
-            if result["neutral_confidences"]:
-                metrics[channel]["neutral_unrecognized_share"] = float(np.mean(
-                    np.array(result["neutral_confidences"]) < chosen["value"]))
-        for line in metric_lines(channel, metrics[channel]):
-            log(line)
+    model, metrics = result.model, result.metrics
     if PREVIOUS_CHANNEL in env.channels:
-        compare_with_previous(env.channels[PREVIOUS_CHANNEL], data, metrics)
+        path = env.channels[PREVIOUS_CHANNEL]
+        try:
+            job.compare_with_previous(path if path.is_dir() else path.parent, data, metrics, log)
+        except FileNotFoundError as error:
+            raise TrainingError(f"channel {PREVIOUS_CHANNEL!r}: {error}") from None
 
     saved = model.save(env.model_dir)
     manifest = write_manifest(
-        env.model_dir, algorithm=algorithm_name, labels=trained.labels,
-        preprocessing=model.manifest["preprocessing"], **saved, threshold=chosen,
-        hyperparameters={**params, **job},
+        env.model_dir, algorithm=algorithm_name, labels=result.trained.labels,
+        preprocessing=model.manifest["preprocessing"], **saved, threshold=result.threshold,
+        hyperparameters={**params, **job_params},
         metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
         data=summaries, training_seconds=round(training_seconds, 1))
     (env.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -134,49 +93,6 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     log(f"training complete in {training_seconds:.1f} s: model {manifest['model_version']} "
         f"({size / 1e6:.1f} MB) in {env.model_dir}")
     return manifest
-
-
-def evaluate_model(model: predictor.Predictor, examples: list[Example]) -> dict:
-    """Metrics of `model` on the examples of labels it answers, and (confidences, correct) of
-    those for threshold choice; examples labelled neutral, when the model does not answer
-    neutral (see model.combiner), are kept apart: they are the ones it should not recognize."""
-    answered = [e for e in examples if e.label in model.labels]
-    neutral = [e for e in examples if e.label == combiner.NEUTRAL and e.label not in model.labels]
-    predictions = model.predict([e.text for e in answered + neutral], k=1)
-    predicted = [p.labels[0] for p in predictions[:len(answered)]]
-    correct = [p == e.label for p, e in zip(predicted, answered)]
-    return {"metrics": evaluate([e.label for e in answered], predicted, model.labels),
-            "confidence_correct": ([p.probs[0] for p in predictions[:len(answered)]], correct),
-            "neutral_confidences": [p.probs[0] for p in predictions[len(answered):]]}
-
-
-def hold_out(examples: list[Example], share: float) -> tuple[list[Example], list[Example]]:
-    """(kept, held out): a stratified, seeded `share` of `examples`, at most HELD_OUT_MAX rows."""
-    share = min(share, HELD_OUT_MAX / len(examples))
-    kept, held_out = stratified_split(examples, (1 - share, share), seed=0)
-    return kept, held_out
-
-
-def compare_with_previous(path: Path, data: dict[str, list[Example]], metrics: dict) -> None:
-    """Print the previous model's metrics next to the new one's: measured on the same channels
-    when its model files are there, else as its manifest recorded them."""
-    folder = path if path.is_dir() else path.parent
-    try:
-        previous = predictor.load(folder)
-        theirs = {c: evaluate_model(previous, data[c])["metrics"] for c in metrics}
-        source = "measured on the same data"
-    except (OSError, ValueError) as error:
-        manifest = read_manifest(folder)
-        if manifest is None:
-            raise TrainingError(f"channel {PREVIOUS_CHANNEL!r}: no model or manifest.json in {folder}") from error
-        theirs, source = manifest.get("metrics", {}), "as recorded in its manifest, on its own data"
-    log(f"previous model ({source}) -> new model:")
-    for channel, ours in metrics.items():
-        for name in ("accuracy", "macro_f1"):
-            before = theirs.get(channel, {}).get(name)
-            change = f"{before:.4f} -> {ours[name]:.4f} ({ours[name] - before:+.4f})" if before is not None \
-                else f"- -> {ours[name]:.4f}"
-            log(f"  {channel}:{name} {change}")
 
 
 def read_channels(env: TrainingEnvironment) -> tuple[dict[str, list[Example]], dict]:

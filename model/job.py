@@ -1,0 +1,133 @@
+"""The ML side of a training job: train, weigh against the lexicon, evaluate, choose the threshold.
+
+    result = job.run("blazingtext", params, job_params, data, context)
+    result.model.save(model_dir); result.metrics; result.threshold
+
+`data` maps channel names to examples: `train` (required), `validation`, `test`,
+`feedback` (human-labelled messages, counted `feedback_weight` times). Reading the
+channels and writing the files is the container's part (`container/training.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model import combiner, predictor, threshold
+from model.artifact import read_manifest
+from model.context import TrainingContext, TrainingInterrupted
+from model.datasets import Example, read_path, stratified_split
+from model.evaluation import evaluate, metric_lines
+from model.hyperparameters import Param, Spec
+
+EVALUATED_CHANNELS = ("validation", "test")
+# Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
+REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
+HELD_OUT_MAX = 10_000  # validation rows held out of train at most: enough for a handful of weights
+
+# Hyperparameters of the job rather than of an algorithm.
+SPEC = Spec(
+    *threshold.SPEC.params.values(),
+    Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
+    Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
+          "(model/combiner.py)"),
+    Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
+          "for the lexicon weights and the threshold (0: none)", 0, 0.5),
+)
+
+
+@dataclass
+class Result:
+    """model: what serving loads (the trained model, combined with the lexicon when it was);
+    trained: the algorithm's own model; metrics: per evaluated channel; threshold: the chosen
+    unrecognized threshold and what it gives on validation (None without validation)."""
+
+    model: predictor.Predictor
+    trained: predictor.Predictor
+    metrics: dict[str, dict]
+    threshold: dict | None
+
+
+def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Example]],
+        context: TrainingContext) -> Result:
+    """Train `algorithm_name` on `data` and evaluate it; `data` gains a held-out validation
+    channel when it has none and the lexicon needs one."""
+    log = context.log
+    if "validation" not in data and job["validation_share"] and job["lexicon"]:
+        data["train"], data["validation"] = hold_out(data["train"], job["validation_share"])
+        log(f"no validation channel: {len(data['validation'])} train rows held out as validation")
+    # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
+    train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
+    trained = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
+    if context.stop_requested():
+        raise TrainingInterrupted("stopped after training, before evaluating and saving")
+    model = trained
+    if job["lexicon"] and "validation" in data:
+        model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log)
+
+    results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
+    chosen = None
+    if "validation" in results:
+        confidences, correct = results["validation"]["confidence_correct"]
+        neutral = results["validation"]["neutral_confidences"]
+        chosen = threshold.choose_threshold(confidences + neutral, correct + [False] * len(neutral),
+                                            job["threshold_accuracy"], job["max_unrecognized"], len(neutral))
+        log(f"unrecognized threshold={chosen['value']:.4f} (chosen on validation)")
+    metrics = {}
+    for channel, result in results.items():
+        metrics[channel] = result["metrics"]
+        if chosen:
+            metrics[channel].update(threshold.coverage(*result["confidence_correct"], chosen["value"]))
+            if result["neutral_confidences"]:
+                metrics[channel]["neutral_unrecognized_share"] = float(np.mean(
+                    np.array(result["neutral_confidences"]) < chosen["value"]))
+        for line in metric_lines(channel, metrics[channel]):
+            log(line)
+    return Result(model, trained, metrics, chosen)
+
+
+def evaluate_model(model: predictor.Predictor, examples: list[Example]) -> dict:
+    """Metrics of `model` on the examples of labels it answers, and (confidences, correct) of
+    those for threshold choice; examples labelled neutral, when the model does not answer
+    neutral (see model.combiner), are kept apart: they are the ones it should not recognize."""
+    answered = [e for e in examples if e.label in model.labels]
+    neutral = [e for e in examples if e.label == combiner.NEUTRAL and e.label not in model.labels]
+    predictions = model.predict([e.text for e in answered + neutral], k=1)
+    predicted = [p.labels[0] for p in predictions[:len(answered)]]
+    correct = [p == e.label for p, e in zip(predicted, answered)]
+    return {"metrics": evaluate([e.label for e in answered], predicted, model.labels),
+            "confidence_correct": ([p.probs[0] for p in predictions[:len(answered)]], correct),
+            "neutral_confidences": [p.probs[0] for p in predictions[len(answered):]]}
+
+
+def hold_out(examples: list[Example], share: float) -> tuple[list[Example], list[Example]]:
+    """(kept, held out): a stratified, seeded `share` of `examples`, at most HELD_OUT_MAX rows."""
+    share = min(share, HELD_OUT_MAX / len(examples))
+    kept, held_out = stratified_split(examples, (1 - share, share), seed=0)
+    return kept, held_out
+
+
+def compare_with_previous(folder: Path, data: dict[str, list[Example]], metrics: dict,
+                          log: Callable[[str], None]) -> None:
+    """Log the previous model's metrics next to the new one's: measured on the same channels
+    when its model files are there, else as its manifest recorded them. FileNotFoundError
+    when `folder` holds neither."""
+    try:
+        previous = predictor.load(folder)
+        theirs = {c: evaluate_model(previous, data[c])["metrics"] for c in metrics}
+        source = "measured on the same data"
+    except (OSError, ValueError) as error:
+        manifest = read_manifest(folder)
+        if manifest is None:
+            raise FileNotFoundError(f"no model or manifest.json in {folder}") from error
+        theirs, source = manifest.get("metrics", {}), "as recorded in its manifest, on its own data"
+    log(f"previous model ({source}) -> new model:")
+    for channel, ours in metrics.items():
+        for name in ("accuracy", "macro_f1"):
+            before = theirs.get(channel, {}).get(name)
+            change = f"{before:.4f} -> {ours[name]:.4f} ({ours[name] - before:+.4f})" if before is not None \
+                else f"- -> {ours[name]:.4f}"
+            log(f"  {channel}:{name} {change}")
