@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from model import review as review_module
-from model.review import STATE_FILE, ReviewError, import_labelled, read_captures, review
+from model.captures import ReviewError, read_captures
+from model.feedback import STATE_FILE, import_labelled, locked
+from model.review import review
 
 
 def capture(text: str, moment: str, guess: str = "positive", confidence: float = 0.55) -> str:
@@ -234,7 +235,7 @@ def test_a_line_written_to_feedback_but_not_to_the_state_is_not_asked_again(capt
 
 def test_one_writer_at_a_time(captures: Path, tmp_path: Path):
     feedback = tmp_path / "feedback"
-    with review_module._locked(feedback), pytest.raises(ReviewError, match="another review"):
+    with locked(feedback), pytest.raises(ReviewError, match="another review"):
         review(captures, feedback, [], iter(["p"]), io.StringIO())
 
 
