@@ -212,10 +212,13 @@ def _progress_lines(log: Callable[[str], None], epochs: int) -> Iterator[None]:
                             os.write(saved_stderr, record.strip() + b"\n")
                         continue
                     progress, speed, lr, loss = match.groups()
-                    while next_epoch <= epochs and float(progress) >= 100 * next_epoch / epochs - 1e-9:
-                        log(f"epoch {next_epoch}/{epochs}: train:loss={float(loss):.4f} lr={float(lr):.5f} "
+                    # One line per epoch whose end this record reports; on a fast run one record can
+                    # pass several epochs' ends, and only the last of them is the one it measured.
+                    reached = min(epochs, int(float(progress) * epochs / 100 + 1e-9))
+                    if reached >= next_epoch:
+                        log(f"epoch {reached}/{epochs}: train:loss={float(loss):.4f} lr={max(0.0, float(lr)):.5f} "
                             f"words/sec/thread={int(speed)}")
-                        next_epoch += 1
+                        next_epoch = reached + 1
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()

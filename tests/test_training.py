@@ -45,6 +45,9 @@ def test_metric_lines_for_sagemaker_regexes(opt_ml):
     assert len(accuracy) == 1
     assert 0.5 < float(accuracy[0].split("=")[1]) <= 1
     assert [line for line in lines if line.startswith("epoch 3/3: train:loss=")]
+    epochs = [int(line.split()[1].split("/")[0]) for line in lines if line.startswith("epoch ")]
+    assert epochs == sorted(set(epochs)), epochs  # each epoch once, with its own figures
+    assert "lr=-" not in result.stdout
     assert '"epochs": 3' in result.stdout
 
 
