@@ -15,7 +15,8 @@ Sentiment140) plus the bundled check-in messages. Then prints, beside VADER:
 | sentence polarity, the held-out 20 % | accuracy |
 | Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
 
-with per-class F1 and confusion matrices. Asserts nothing.
+with per-class F1 and confusion matrices, and draws docs/unrecognized-<algorithm>.png
+(coverage and accuracy over every threshold). Asserts nothing.
 
     python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...]
 """
@@ -118,26 +119,55 @@ def main() -> int:
         print(f"{manifest['algorithm']}: trained in {seconds:.0f} s, artifact {size / 1e6:.1f} MB, "
               f"threshold {threshold:.3f}\n")
         print(f"| set | VADER | ours ({manifest['algorithm']}) |\n|---|---|---|")
-        details, sts_answers = [], None
+        details = []
+        answers = {name: model.predict([e.text for e in examples], k=1) for name, examples in tests.items()}
         for name, examples in tests.items():
-            texts, truth = [e.text for e in examples], [e.label for e in examples]
-            answers = model.predict(texts, k=1)
             if name.endswith("neutral"):
-                neutral = np.mean([a.probs[0] < threshold for a in answers])
-                polar_answers, polar = sts_answers
-                recognized = [a.labels[0] == e.label for a, e in zip(polar_answers, polar) if a.probs[0] >= threshold]
-                polar_share = 1 - len(recognized) / len(polar)
-                print(f"| Sentiment140 test: neutral unrecognized / polar unrecognized / accuracy on the rest | — | "
-                      f"{neutral:.1%} / {polar_share:.1%} / {np.mean(recognized):.1%} |")
                 continue
-            if name == "Sentiment140 test":
-                sts_answers = (answers, examples)
+            texts, truth = [e.text for e in examples], [e.label for e in examples]
             theirs, their_metrics = score(name, truth, vader_labels(texts)[0])
-            ours, our_metrics = score(name, truth, [a.labels[0] for a in answers])
+            ours, our_metrics = score(name, truth, [a.labels[0] for a in answers[name]])
             print(f"| {name} ({len(examples)}) | {theirs:.1%} | {ours:.1%} |")
             details.append(f"{name}\n  VADER: {describe(their_metrics)}\n  ours:  {describe(our_metrics)}")
+
+        def at(cut: float) -> tuple[float, float, float]:
+            """STS (neutral unrecognized, polar unrecognized, accuracy on the recognized) at threshold `cut`."""
+            polar = [(a.probs[0], a.labels[0] == e.label) for a, e in zip(answers["Sentiment140 test"],
+                                                                          tests["Sentiment140 test"])]
+            recognized = [ok for confidence, ok in polar if confidence >= cut]
+            return (float(np.mean([a.probs[0] < cut for a in answers["Sentiment140 test neutral"]])),
+                    1 - len(recognized) / len(polar), float(np.mean(recognized)) if recognized else 0.0)
+
+        neutral, polar_share, accuracy = at(threshold)
+        print(f"| Sentiment140 test: neutral unrecognized / polar unrecognized / accuracy on the rest | — | "
+              f"{neutral:.1%} / {polar_share:.1%} / {accuracy:.1%} |")
         print("\n" + "\n".join(details))
+        plot(at, threshold, ROOT / "docs" / f"unrecognized-{manifest['algorithm']}.png", manifest["algorithm"])
     return 0
+
+
+def plot(at, chosen: float, path: Path, algorithm: str) -> None:
+    """Coverage against accuracy and neutral rejection over every threshold, the chosen one marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for p in map(at, np.linspace(0, 1, 201)) if p[1] < 1]  # nothing recognized: no accuracy
+    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    axis.plot([1 - p[1] for p in points], [p[2] for p in points], label="accuracy on recognized pos/neg")
+    axis.plot([1 - p[1] for p in points], [p[0] for p in points], label="neutral tweets marked unrecognized")
+    neutral, polar, accuracy = at(chosen)
+    axis.scatter([1 - polar, 1 - polar], [accuracy, neutral], color="black", zorder=3,
+                 label=f"threshold {chosen:.3f}, chosen on validation")
+    axis.set_xlabel("coverage: share of positive/negative tweets recognized")
+    axis.set_ylabel("share")
+    axis.set_title(f"Sentiment140 hand-labelled test set, {algorithm} + lexicon")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path)
+    print(f"plot: {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
