@@ -72,8 +72,10 @@ class CombinedPredictor:
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         lexicon_rows = lexicon.features(texts)
         probs = self.combiner.probabilities(_probability_matrix(self.base, texts), lexicon_rows)[:, self._columns]
-        nothing = lexicon.no_feeling(lexicon_rows) & ~np.array([self._knows_a_word(t) for t in texts], dtype=bool)
-        probs[nothing] = 0.0
+        # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
+        for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
+            if not self._knows_a_word(texts[row]):
+                probs[row] = 0.0
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [Prediction([self.labels[i] for i in row], [float(probs[n, i]) for i in row])
                 for n, row in enumerate(top)]
@@ -109,12 +111,13 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     everything = [*validation, *reference]
     has_neutral = NEUTRAL not in base.labels and any(e.label == NEUTRAL for e in everything)
     classes = list(base.labels) + ([NEUTRAL] if has_neutral else [])
-    rows = [e for e in validation if e.label in classes]
+    validation_rows = [e for e in validation if e.label in classes]
     references = [e for e in reference if e.label in classes]
-    share = REFERENCE_SHARE if rows and references else 0.0
-    row_weights = np.array([(1 - share) / max(len(rows), 1)] * len(rows) + [share / max(len(references), 1)]
-                           * len(references)) * (len(rows) + len(references))
-    rows += references
+    rows = validation_rows + references
+    share = REFERENCE_SHARE if validation_rows and references else float(bool(references))
+    # Weights with mean 1: the validation rows carry 1 - share of the total, the references share.
+    row_weights = len(rows) * np.concatenate([np.full(len(validation_rows), (1 - share) / max(len(validation_rows), 1)),
+                                              np.full(len(references), share / max(len(references), 1))])
     present = {e.label for e in rows}
     if len(present) < 2:
         raise ValueError(f"the validation messages hold {len(present)} of the model's labels {classes}: "
@@ -126,7 +129,8 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
     # and so the confidences, from running to infinity (C=1 in scikit-learn's terms).
     weights = _logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
-    log(f"lexicon combination fitted on {len(rows)} validation messages: weights for {classes[0]} "
+    log(f"lexicon combination fitted on {len(validation_rows)} validation and {len(references)} reference "
+        f"messages: weights for {classes[0]} "
         + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base.labels), weights[:-1, 0])))
     combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist())
     return CombinedPredictor(base, combiner, base.manifest)

@@ -1,0 +1,59 @@
+"""The trained model weighed against VADER's lexicon (model/combiner.py), and the threshold rule
+with neutral validation messages (model/threshold.py), on a real model trained by `train`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT
+
+from model import combiner, fasttext_model, predictor
+from model.artifact import read_manifest
+from model.combiner import CombinedPredictor
+from model.datasets import read_path
+from model.threshold import choose_threshold
+
+CHECKINS = read_path(ROOT / "data" / "sample" / "checkins.txt")[0]
+
+
+def test_a_trained_model_is_served_through_its_recorded_combination(fasttext_tree):
+    manifest = json.loads((fasttext_tree.model_dir / "manifest.json").read_text())
+    assert manifest["combiner"]["inputs"] == manifest["labels"] == ["negative", "positive"]
+    model = predictor.load(fasttext_tree.model_dir)
+    assert isinstance(model, CombinedPredictor) and model.labels == ["negative", "positive"]
+    for answer in model.predict(["a wonderful , moving film", "dull and lifeless", "not bad at all"], k=2):
+        assert sorted(answer.labels) == ["negative", "positive"] and sum(answer.probs) <= 1 + 1e-9
+    assert [a.probs for a in model.predict(["", "qwxz zzkj"], k=2)] == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_tree):
+    base = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
+    assert "neutral" not in base.labels
+    combined = combiner.fit(base, CHECKINS, log=lambda line: None)
+    assert combined.combiner.classes == ["negative", "positive", "neutral"]
+    assert combined.labels == ["negative", "positive"]  # fitted, never answered
+    confidence = {label: [a.probs[0] for a, e in zip(combined.predict([e.text for e in CHECKINS]), CHECKINS)
+                          if e.label == label] for label in ("positive", "negative", "neutral")}
+    mean = {label: sum(values) / len(values) for label, values in confidence.items()}
+    assert mean["neutral"] < min(mean["positive"], mean["negative"]) - 0.2, mean
+
+
+def test_a_combination_for_other_labels_is_refused(fasttext_tree):
+    manifest = read_manifest(fasttext_tree.model_dir)
+    base = fasttext_model.load(fasttext_tree.model_dir, manifest)
+    wrong = {**manifest["combiner"], "inputs": ["negative", "neutral", "positive"]}
+    with pytest.raises(ValueError, match="fitted for labels"):
+        combiner.from_manifest(base, {**manifest, "combiner": wrong})
+
+
+def test_the_threshold_counts_accepted_neutral_messages_as_wrong_but_caps_only_the_polar():
+    # Four polar messages, all right; two neutral ones at 0.6 and 0.7 confidence.
+    confidences, correct = [0.9, 0.8, 0.75, 0.65, 0.6, 0.7], [True] * 4 + [False] * 2
+    without = choose_threshold(confidences[:4], correct[:4], 0.9, 0.5)
+    assert without["value"] == 0.0  # every polar message right: nothing to reject
+    chosen = choose_threshold(confidences, correct, 0.9, 0.5, neutral=2)
+    assert chosen["value"] == 0.75  # rejects both neutral ones (0.6, 0.7) and one polar (0.65) of four
+    assert chosen["unrecognized_share"] == 0.25
+    capped = choose_threshold(confidences, correct, 0.9, 0.2, neutral=2)
+    assert capped["value"] == 0.65  # may reject no polar message: stops below the first
