@@ -4,12 +4,17 @@ Used by `make run`, `docker run IMAGE sample` and docker-compose's `serve`
 service, so a fresh checkout answers on :8080 with one command.
 """
 
+# ruff: noqa: E402 (OpenBLAS's kernels are chosen before the imports below load NumPy)
 from __future__ import annotations
 
 import json
 import shutil
 import sys
 from pathlib import Path
+
+from model.threads import choose_openblas_kernels
+
+choose_openblas_kernels()  # as `serve` and `train` do, before anything loads NumPy
 
 from container import server, training
 from container.environment import TrainingEnvironment
