@@ -25,7 +25,7 @@ def evaluate(records: Iterable[dict], planted: Iterable[Planted]) -> dict[str, d
     for situation in planted:
         kinds[situation.group, situation.participant] = situation.trajectory
     hits: Counter = Counter()
-    delays: dict[str, list[int]] = {rule: [] for rule in RULES}
+    first: dict[Planted, int] = {}
     false: dict[str, Counter] = {rule: Counter() for rule in RULES}
     for record in records:
         key = (record["group"], record["participant"], record["rule"])
@@ -34,13 +34,13 @@ def evaluate(records: Iterable[dict], planted: Iterable[Planted]) -> dict[str, d
             false[record["rule"]][kinds.get((record["group"], record["participant"]), "steady")] += 1
             continue
         hits[inside[0]] += 1
-        if hits[inside[0]] == 1:
-            delays[record["rule"]].append(_days(inside[0].start, record["raised"]))
+        lag = _days(inside[0].start, record["raised"])
+        first[inside[0]] = min(first.get(inside[0], lag), lag)  # records come most urgent first, not by day
     table = {}
     for rule in RULES:
         situations = [s for group in windows.values() for s in group if s.rule == rule]
         caught = sum(1 for s in situations if hits[s])
-        lags = sorted(delays[rule])
+        lags = sorted(first[s] for s in situations if s in first)
         table[rule] = {"planted": len(situations), "caught": caught,
                        "recall": caught / len(situations) if situations else None,
                        "false_alerts": sum(false[rule].values()), "false_by_trajectory": dict(false[rule]),
