@@ -112,7 +112,8 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     has_neutral = NEUTRAL not in base.labels and any(e.label == NEUTRAL for e in everything)
     classes = list(base.labels) + ([NEUTRAL] if has_neutral else [])
     validation_rows = [e for e in validation if e.label in classes]
-    references = [e for e in reference if e.label in classes]
+    already = set(validation_rows)  # the sample job's validation channel is the references themselves
+    references = [e for e in reference if e.label in classes and e not in already]
     rows = validation_rows + references
     share = REFERENCE_SHARE if validation_rows and references else float(bool(references))
     # Weights with mean 1: the validation rows carry 1 - share of the total, the references share.
