@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,37 @@ def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+@contextmanager
+def moto_server(monkeypatch, ready: Callable[[], bool]) -> Iterator[str]:
+    """moto's local AWS server on a free loopback port, with boto3 pointed at it (AWS_ENDPOINT_URL,
+    fake credentials) until the test ends; waits for `ready()` (a first call that succeeds), yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value)
+        assert wait_until(_succeeds(ready), seconds=30), "moto's server did not start"
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _succeeds(call: Callable[[], object]) -> Callable[[], bool]:
+    def attempt() -> bool:
+        try:
+            call()
+        except Exception:  # not listening yet: botocore's connection errors, whatever their class
+            return False
+        return True
+    return attempt
 
 
 @dataclass

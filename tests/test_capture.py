@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
-from support import wait_until
+from conftest import ROOT
+from support import moto_server
 
 from container.capture import CaptureStore
 
@@ -94,25 +94,8 @@ def local_s3(monkeypatch):
     pytest.importorskip("moto")
     import boto3
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        aws(monkeypatch, f"http://127.0.0.1:{port}")
-        s3 = boto3.client("s3")
-        assert wait_until(lambda: _bucket(s3), seconds=30), "moto's S3 server did not start"
-        yield s3
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def _bucket(s3) -> bool:
-    try:
-        s3.create_bucket(Bucket="captures")
-    except Exception:
-        return False
-    return True
+    with moto_server(monkeypatch, lambda: boto3.client("s3").create_bucket(Bucket="captures")):
+        yield boto3.client("s3")
 
 
 def test_spool_files_left_by_a_dead_worker_are_uploaded(spool, local_s3):

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import ROOT, free_port
-from support import wait_until
+from conftest import ROOT
+from support import moto_server
 
 from checkins.notify import notify
 
@@ -108,27 +108,8 @@ def local_aws(monkeypatch):
     pytest.importorskip("moto")
     import boto3
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-                            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
-            monkeypatch.setenv(name, value)
-        sns = boto3.client("sns")
-        assert wait_until(lambda: _answers(sns), seconds=30), "moto's server did not start"
-        yield sns, boto3.client("sqs")
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def _answers(client) -> bool:
-    try:
-        client.list_topics()
-    except Exception:
-        return False
-    return True
+    with moto_server(monkeypatch, lambda: boto3.client("sns").list_topics()):
+        yield boto3.client("sns"), boto3.client("sqs")
 
 
 def test_sns_topic_gets_each_new_alert(report, tmp_path, local_aws):
