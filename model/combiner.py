@@ -47,12 +47,6 @@ class Combiner:
     weights: list[list[float]]
     lexicon: str = lexicon.NAME
 
-    def probabilities(self, base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
-        """(n, classes) probabilities from (n, inputs) model probabilities and (n, 4) lexicon features."""
-        inputs = _inputs(base_probs, lexicon_rows)
-        scores = ((inputs - self.mean) / self.scale) @ np.asarray(self.weights)[:-1] + self.weights[-1]
-        return _softmax(scores)
-
 
 class CombinedPredictor:
     """A trained predictor with its Combiner; answers the Predictor interface with the
@@ -68,10 +62,19 @@ class CombinedPredictor:
         self.labels = answered if len(answered) >= 2 else list(combiner.classes)
         self._columns = [combiner.classes.index(label) for label in self.labels]
         self._known = frozenset(base.vocabulary)
+        # As arrays once, not per request: the manifest keeps them as lists.
+        self._mean, self._scale = np.asarray(combiner.mean), np.asarray(combiner.scale)
+        weights = np.asarray(combiner.weights)
+        self._weights, self._bias = weights[:-1], weights[-1]
+
+    def probabilities(self, base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
+        """(n, classes) probabilities from (n, inputs) model probabilities and (n, 4) lexicon features."""
+        inputs = _inputs(base_probs, lexicon_rows)
+        return _softmax(((inputs - self._mean) / self._scale) @ self._weights + self._bias)
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         lexicon_rows = lexicon.features(texts)
-        probs = self.combiner.probabilities(_probability_matrix(self.base, texts), lexicon_rows)[:, self._columns]
+        probs = self.probabilities(_probability_matrix(self.base, texts), lexicon_rows)[:, self._columns]
         # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
             if not self._knows_a_word(texts[row]):
