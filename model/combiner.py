@@ -62,6 +62,7 @@ class CombinedPredictor:
         self.labels = answered if len(answered) >= 2 else list(combiner.classes)
         self._columns = [combiner.classes.index(label) for label in self.labels]
         self._known = frozenset(base.vocabulary)
+        lexicon.analyzer()  # loaded with the model (before gunicorn forks), not by the first request
         # As arrays once, not per request: the manifest keeps them as lists.
         self._mean, self._scale = np.asarray(combiner.mean), np.asarray(combiner.scale)
         weights = np.asarray(combiner.weights)

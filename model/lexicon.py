@@ -21,8 +21,10 @@ PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly 
 
 
 @lru_cache(maxsize=1)
-def _analyzer() -> SentimentIntensityAnalyzer:
-    return SentimentIntensityAnalyzer()  # reads its lexicon files once per process (~0.3 s)
+def analyzer() -> SentimentIntensityAnalyzer:
+    """VADER, its lexicon files read once per process (~0.3 s): call it at model load, not on
+    the first request."""
+    return SentimentIntensityAnalyzer()
 
 
 def features(texts: Sequence[str]) -> np.ndarray:
@@ -35,14 +37,14 @@ def _scores(text: str) -> tuple[float, ...]:
     """VADER's scores of `text`; a text over PIECE_WORDS words is scored in pieces of that many,
     averaged by their words: VADER's time grows with the square of a text's length (one of
     600 characters took 100 ms, and a 6 MB request of them minutes)."""
-    analyzer = _analyzer()
+    vader = analyzer()
     words = text.split()
     pieces = [" ".join(words[start:start + PIECE_WORDS]) for start in range(0, len(words), PIECE_WORDS)]
     if len(pieces) <= 1:
         pieces = [text]
     rows = []
     for piece in pieces:
-        score = analyzer.polarity_scores(piece)
+        score = vader.polarity_scores(piece)
         rows.append([score["compound"], score["pos"], score["neg"], score["neu"]])
     if len(rows) == 1:
         return tuple(rows[0])
