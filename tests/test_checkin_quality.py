@@ -16,8 +16,8 @@ from model.datasets import filter_labels, read_path, to_blazingtext_line
 OBVIOUS = {
     "positive": ["I feel great today", "Had a lovely day with my family", "Really happy and relaxed this evening",
                  "not bad at all", "Feeling good, work went well 😀"],
-    "negative": ["I feel awful and exhausted", "So stressed and anxious about tomorrow", "meh, not great",
-                 "Sad and lonely today 😢", "Terrible night, I couldn't sleep"],
+    "negative": ["I feel awful and exhausted", "So stressed and anxious about tomorrow",
+                 "meh... not great, to be honest", "Sad and lonely today 😢", "Terrible night, I couldn't sleep"],
 }
 NOTHING_TO_GO_ON = ["", "   "]
 
