@@ -68,21 +68,27 @@ class CombinedPredictor:
         weights = np.asarray(combiner.weights)
         self._weights, self._bias = weights[:-1], weights[-1]
 
-    def probabilities(self, base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
-        """(n, classes) probabilities from (n, inputs) model probabilities and (n, 4) lexicon features."""
-        inputs = _inputs(base_probs, lexicon_rows)
-        return _softmax(((inputs - self._mean) / self._scale) @ self._weights + self._bias)
-
-    def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), labels) combined probabilities of the answered labels (their rows sum to
+        at most 1: the rest is neutral); all 0 for a text with nothing to go on."""
         lexicon_rows = lexicon.features(texts)
-        probs = self.probabilities(_probability_matrix(self.base, texts), lexicon_rows)[:, self._columns]
+        inputs = _inputs(self.base.probabilities(texts), lexicon_rows)
+        probs = _softmax(((inputs - self._mean) / self._scale) @ self._weights + self._bias)[:, self._columns]
         # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
             if not self._knows_a_word(texts[row]):
                 probs[row] = 0.0
+        return probs
+
+    def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
+        probs = self.probabilities(texts)
         top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [Prediction([self.labels[i] for i in row], [float(probs[n, i]) for i in row])
                 for n, row in enumerate(top)]
+
+    @property
+    def preprocess(self) -> Callable[[str], str]:
+        return self.base.preprocess
 
     def save(self, model_dir: Path) -> dict:
         return {**self.base.save(model_dir), "combiner": asdict(self.combiner)}
@@ -128,7 +134,7 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
         raise ValueError(f"the validation messages hold {len(present)} of the model's labels {classes}: "
                          "the lexicon combination needs at least two")
     texts = [e.text for e in rows]
-    inputs = _inputs(_probability_matrix(base, texts), lexicon.features(texts))
+    inputs = _inputs(base.probabilities(texts), lexicon.features(texts))
     mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-6
     targets = np.array([classes.index(e.label) for e in rows])
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
@@ -139,16 +145,6 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
         + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base.labels), weights[:-1, 0])))
     combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist())
     return CombinedPredictor(base, combiner, base.manifest)
-
-
-def _probability_matrix(model: Predictor, texts: Sequence[str]) -> np.ndarray:
-    """(len(texts), labels) probabilities, columns in `model.labels` order."""
-    column = {label: i for i, label in enumerate(model.labels)}
-    matrix = np.zeros((len(texts), len(column)))
-    for row, prediction in enumerate(model.predict(texts, k=len(column))):
-        for label, prob in zip(prediction.labels, prediction.probs):
-            matrix[row, column[label]] = prob
-    return matrix
 
 
 def _inputs(base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fasttext
+import numpy as np
 
 from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import LABEL_PREFIX, Example, write_blazingtext
@@ -61,6 +62,15 @@ class FastTextPredictor:
         self.manifest = manifest
         self.labels = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
         self.vocabulary = model.get_words()
+        self._column = {LABEL_PREFIX + label: i for i, label in enumerate(self.labels)}
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), labels) probabilities, columns in `self.labels` order."""
+        matrix = np.zeros((len(texts), len(self.labels)))
+        labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=-1)
+        for row, (row_labels, row_probs) in enumerate(zip(labels, probs)):
+            matrix[row, [self._column[label] for label in row_labels]] = row_probs
+        return np.minimum(matrix, 1.0)  # fastText's softmax can come out a hair above 1.0
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=k)

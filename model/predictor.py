@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from model.artifact import read_manifest, verify
 
 # Algorithm name -> module; each module has SPEC, train(), load(). Imported
@@ -47,6 +49,10 @@ class Predictor(Protocol):
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         """Predictions for `texts`, in order; `k` labels each (all labels when k >= their number)."""
+        ...
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), labels) probabilities, columns in `labels` order."""
         ...
 
     def save(self, model_dir: Path) -> dict:
