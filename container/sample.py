@@ -19,13 +19,11 @@ choose_openblas_kernels()  # as `serve` and `train` do, before anything loads Nu
 from container import server, training
 from container.environment import TrainingEnvironment
 from model.artifact import MANIFEST
+from model.job import REFERENCE_CHECKINS
 from model.predictor import BLAZINGTEXT_MODEL_FILE
 from model.prepare import prepare
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "sentence_polarity.txt"
-# Check-in messages of our own writing: the validation channel, on which the lexicon weights
-# and the threshold are chosen, so they fit the messages the product reads, not movie reviews.
-CHECKINS = SAMPLE.with_name("checkins.txt")
 # Measured on the sample's validation split: BlazingText's lr 0.05 and min_count 5
 # underfit 7,500 short sentences; these reach ~0.77 in about 2 s. Unquantized (47 MB)
 # so the demo starts in seconds; quantizing would add half a minute.
@@ -46,7 +44,9 @@ def ensure_model() -> None:
         validation = env.input_data_dir / "validation"
         for stale in validation.iterdir():
             stale.unlink()
-        shutil.copy(CHECKINS, validation / CHECKINS.name)  # raw: VADER reads capitals and "!!!"
+        # Our check-in messages are the validation channel, on which the threshold is chosen, so
+        # it fits the messages the product reads, not movie reviews. Raw: VADER reads "!!!".
+        shutil.copy(REFERENCE_CHECKINS, validation / REFERENCE_CHECKINS.name)
     config = env.input_config_dir / "hyperparameters.json"
     if not config.exists():
         config.parent.mkdir(parents=True, exist_ok=True)
