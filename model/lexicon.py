@@ -18,6 +18,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 NAME = "vader-3.3.2"
 FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu")
 PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly as VADER scores them
+CACHED_CHARS = 280  # a tweet's length
 
 
 @lru_cache(maxsize=1)
@@ -32,23 +33,28 @@ def features(texts: Sequence[str]) -> np.ndarray:
     return np.array([_scores(text) for text in texts], dtype=np.float64).reshape(len(texts), len(FEATURES))
 
 
-@lru_cache(maxsize=100_000)  # check-ins repeat ("ok", "good"); VADER reads ~80k characters/s
 def _scores(text: str) -> tuple[float, ...]:
     """VADER's scores of `text`; a text over PIECE_WORDS words is scored in pieces of that many,
     averaged by their words: VADER's time grows with the square of a text's length (one of
     600 characters took 100 ms, and a 6 MB request of them minutes)."""
-    vader = analyzer()
     words = text.split()
     pieces = [" ".join(words[start:start + PIECE_WORDS]) for start in range(0, len(words), PIECE_WORDS)]
     if len(pieces) <= 1:
         pieces = [text]
-    rows = []
-    for piece in pieces:
-        score = vader.polarity_scores(piece)
-        rows.append([score["compound"], score["pos"], score["neg"], score["neu"]])
+    rows = [_cached_vader(piece) if len(piece) <= CACHED_CHARS else _vader(piece) for piece in pieces]
     if len(rows) == 1:
-        return tuple(rows[0])
+        return rows[0]
     return tuple(np.average(rows, axis=0, weights=[len(piece.split()) for piece in pieces]).tolist())
+
+
+def _vader(text: str) -> tuple[float, ...]:
+    score = analyzer().polarity_scores(text)
+    return score["compound"], score["pos"], score["neg"], score["neu"]
+
+
+# Check-ins repeat ("ok", "good", a participant's usual words) and VADER reads ~80k characters/s.
+# Only short texts are kept, so that the cache stays under ~30 MB whatever clients send.
+_cached_vader = lru_cache(maxsize=100_000)(_vader)
 
 
 def no_feeling(rows: np.ndarray) -> np.ndarray:
