@@ -118,6 +118,8 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     model's labels, and neutral ones, which teach it what no clear feeling looks like.
     `reference` messages (the product's own check-ins) count for a third of the fit, however
     few they are: validation drawn from tweets alone would teach the weights nothing of check-ins."""
+    if not {e.label for e in reference} - {NEUTRAL} <= set(base.labels):
+        reference = ()  # ours are positive/negative/neutral: of no use to a model of other labels ("0", "1")
     everything = [*validation, *reference]
     has_neutral = NEUTRAL not in base.labels and any(e.label == NEUTRAL for e in everything)
     classes = list(base.labels) + ([NEUTRAL] if has_neutral else [])

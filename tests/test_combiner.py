@@ -11,6 +11,7 @@ from conftest import ROOT
 from model import combiner, fasttext_model, predictor
 from model.artifact import read_manifest
 from model.combiner import CombinedPredictor
+from model.context import TrainingContext
 from model.datasets import read_path
 from model.threshold import choose_threshold
 
@@ -37,6 +38,19 @@ def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_
                           if e.label == label] for label in ("positive", "negative", "neutral")}
     mean = {label: sum(values) / len(values) for label, values in confidence.items()}
     assert mean["neutral"] < min(mean["positive"], mean["negative"]) - 0.2, mean
+
+
+def test_our_check_ins_are_left_out_for_a_model_of_other_labels(tmp_path):
+    """A model labelled "0"/"1" (as augmented manifests often are) must not learn neutral from
+    our check-ins alone, nor drop their positive and negative rows."""
+    relabelled = [e._replace(label={"positive": "1", "negative": "0"}[e.label])
+                  for e in read_path(ROOT / "data" / "sample" / "sentence_polarity.txt")[0]]
+    validation = relabelled[::10]
+    model = fasttext_model.train([e for i, e in enumerate(relabelled) if i % 10], validation,
+                                 {**fasttext_model.SPEC.defaults(), "buckets": 100_000, "quantize": False},
+                                 TrainingContext(work_dir=tmp_path, threads=2))
+    combined = combiner.fit(model, validation, CHECKINS, log=lambda line: None)
+    assert combined.combiner.classes == ["0", "1"] and combined.labels == ["0", "1"]
 
 
 def test_a_combination_for_other_labels_is_refused(fasttext_tree):
