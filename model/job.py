@@ -57,8 +57,12 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     channel when it has none and the lexicon needs one."""
     log = context.log
     if "validation" not in data and job["validation_share"] and job["lexicon"]:
-        data["train"], data["validation"] = hold_out(data["train"], job["validation_share"])
-        log(f"no validation channel: {len(data['validation'])} train rows held out as validation")
+        kept, held_out = hold_out(data["train"], job["validation_share"])
+        if held_out:
+            data["train"], data["validation"] = kept, held_out
+            log(f"no validation channel: {len(held_out)} train rows held out as validation")
+        else:
+            log("no validation channel, and too few train rows to hold any out: no lexicon, no threshold")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
     train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
     trained = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)

@@ -154,6 +154,15 @@ def test_an_input_config_channel_that_is_not_an_object_fails_saying_what_it_must
     assert "channel 'train' must map to an object" in opt_ml.failure
 
 
+def test_a_train_channel_too_small_to_hold_validation_out_still_trains(opt_ml):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1"})
+    opt_ml.channel("train", ["__label__positive good day", "__label__negative bad day", "__label__positive happy",
+                             "__label__negative sad", "__label__positive great", "__label__negative awful"])
+    result = opt_ml.train()
+    assert result.returncode == 0, opt_ml.failure
+    assert "too few train rows to hold any out" in result.stdout
+
+
 def test_no_train_channel(opt_ml):
     opt_ml.hyperparameters({})
     opt_ml.channel("validation", sample_split()["validation"])
