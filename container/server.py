@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -44,7 +45,15 @@ def json_error(status: int, message: str) -> Response:
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """32 hex digits, unique across workers: a random prefix drawn once per process, then a count
+    (os.urandom on every request was a system call, and with it a GIL hand-off, per request)."""
+    global _id_prefix, _id_pid
+    if _id_pid != os.getpid():  # a forked worker draws its own prefix
+        _id_prefix, _id_pid = os.urandom(8).hex(), os.getpid()
+    return f"{_id_prefix}{next(_id_count):016x}"
+
+
+_id_prefix, _id_pid, _id_count = "", 0, itertools.count()
 
 
 def read_body(environ: dict, limit: int, timeout: float) -> bytes:
@@ -183,13 +192,22 @@ def _traceback(error: Exception, limit: int = 300) -> str:
     return "".join(lines).rstrip()
 
 
-class QuietPingLogger(Logger):
-    """gunicorn's access log without a line for every healthy /ping (SageMaker pings constantly)."""
+class AccessLogger(Logger):
+    """gunicorn's access log, one short line a request, with its id, and none for a healthy /ping
+    (SageMaker pings constantly).
+
+    `client "METHOD /path PROTOCOL" status bytes seconds request-id`. gunicorn's own line,
+    built from a dictionary of two dozen fields, cost a sixth of a worker's time per request.
+    """
 
     def access(self, resp, req, environ, request_time) -> None:
-        if environ.get("PATH_INFO") == "/ping" and str(getattr(resp, "status", "")).startswith("200"):
+        status = str(getattr(resp, "status", "")).partition(" ")[0]
+        if status == "200" and environ.get("PATH_INFO") == "/ping":
             return
-        super().access(resp, req, environ, request_time)
+        self.access_log.info('%s "%s %s %s" %s %s %.6f %s', environ.get("REMOTE_ADDR", "-"),
+                             environ.get("REQUEST_METHOD"), environ.get("RAW_URI"), environ.get("SERVER_PROTOCOL"),
+                             status, getattr(resp, "sent", "-"), request_time.total_seconds(),
+                             environ.get(REQUEST_ID_KEY, "-"))
 
 
 class Server(BaseApplication):
@@ -218,7 +236,7 @@ class Server(BaseApplication):
             "loglevel": s.log_level.lower(),
             "accesslog": "-",
             "errorlog": "-",
-            "logger_class": QuietPingLogger,
+            "logger_class": AccessLogger,
             "worker_tmp_dir": "/dev/shm",
             "control_socket_disable": True,  # would need a writable $HOME; nothing here uses it
             "limit_request_field_size": 16384,

@@ -26,7 +26,7 @@ import numpy as np
 
 from model import lexicon
 from model.datasets import Example
-from model.predictor import Prediction, Predictor
+from model.predictor import Prediction, Predictor, top_k
 
 NEUTRAL = "neutral"
 REFERENCE_SHARE = 1 / 3
@@ -63,17 +63,21 @@ class CombinedPredictor:
         self._columns = [combiner.classes.index(label) for label in self.labels]
         self._known = frozenset(base.vocabulary)
         lexicon.analyzer()  # loaded with the model (before gunicorn forks), not by the first request
-        # As arrays once, not per request: the manifest keeps them as lists.
-        self._mean, self._scale = np.asarray(combiner.mean), np.asarray(combiner.scale)
+        # The standardisation folded into the weights, once: ((x - mean) / scale) @ W + b
+        # = x @ (W / scale) + (b - (mean / scale) @ W), two small products a request.
+        mean, scale = np.asarray(combiner.mean), np.asarray(combiner.scale)
         weights = np.asarray(combiner.weights)
-        self._weights, self._bias = weights[:-1], weights[-1]
+        folded = weights[:-1] / scale[:, None]
+        self._bias = weights[-1] - (mean / scale) @ weights[:-1]
+        self._base_weights, self._lexicon_weights = folded[:len(base.labels)], folded[len(base.labels):]
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) combined probabilities of the answered labels (their rows sum to
         at most 1: the rest is neutral); all 0 for a text with nothing to go on."""
         lexicon_rows = lexicon.features(texts)
-        inputs = _inputs(self.base.probabilities(texts), lexicon_rows)
-        probs = _softmax(((inputs - self._mean) / self._scale) @ self._weights + self._bias)[:, self._columns]
+        scores = _log_probs(self.base.probabilities(texts)) @ self._base_weights
+        scores += lexicon_rows @ self._lexicon_weights + self._bias
+        probs = _softmax(scores)[:, self._columns]
         # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
             if not self._knows_a_word(texts[row]):
@@ -81,10 +85,7 @@ class CombinedPredictor:
         return probs
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
-        probs = self.probabilities(texts)
-        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [Prediction([self.labels[i] for i in row], [float(probs[n, i]) for i in row])
-                for n, row in enumerate(top)]
+        return top_k(self.probabilities(texts), self.labels, k)
 
     @property
     def preprocess(self) -> Callable[[str], str]:
@@ -150,7 +151,11 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
 
 
 def _inputs(base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
-    return np.hstack([np.log(np.clip(base_probs, _LOG_FLOOR, 1.0)), lexicon_rows])
+    return np.hstack([_log_probs(base_probs), lexicon_rows])
+
+
+def _log_probs(base_probs: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(base_probs, _LOG_FLOOR))  # probabilities are at most 1 (the Predictor's contract)
 
 
 def _input_names(classes: Sequence[str]) -> list[str]:

@@ -59,4 +59,4 @@ _cached_vader = lru_cache(maxsize=100_000)(_vader)
 
 def no_feeling(rows: np.ndarray) -> np.ndarray:
     """Which rows of `features()` found no word of feeling at all (compound, pos and neg all 0)."""
-    return (rows[:, 0] == 0) & (rows[:, 1] == 0) & (rows[:, 2] == 0)
+    return ~rows[:, :3].any(axis=1)

@@ -38,6 +38,18 @@ class Prediction:
     probs: list[float]
 
 
+def top_k(probs: np.ndarray, labels: Sequence[str], k: int) -> list[Prediction]:
+    """Each row of a (texts, labels) probability matrix as a Prediction of its `k` most probable
+    labels; ties keep the labels' order. Sorted in Python: for a handful of labels that is several
+    times quicker than NumPy's argsort, whose fixed cost dominated a one-text request."""
+    k = max(1, min(k, len(labels)))
+    predictions = []
+    for row in probs.tolist():
+        order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k]  # stable, also reversed
+        predictions.append(Prediction([labels[i] for i in order], [row[i] for i in order]))
+    return predictions
+
+
 class Predictor(Protocol):
     """manifest: what the model's manifest.json records; labels: what predict() answers;
     vocabulary: the words the model knows; preprocess: the cleaning its training text had."""

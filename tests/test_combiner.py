@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
-from model import combiner, fasttext_model, predictor
+from model import combiner, fasttext_model, lexicon, predictor
 from model.artifact import read_manifest
 from model.combiner import CombinedPredictor
 from model.context import TrainingContext
@@ -26,6 +27,21 @@ def test_a_trained_model_is_served_through_its_recorded_combination(fasttext_tre
     for answer in model.predict(["a wonderful , moving film", "dull and lifeless", "not bad at all"], k=2):
         assert sorted(answer.labels) == ["negative", "positive"] and sum(answer.probs) <= 1 + 1e-9
     assert [a.probs for a in model.predict(["", "qwxz zzkj"], k=2)] == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_the_folded_weights_give_the_fitted_formula(fasttext_tree):
+    """Serving folds the standardisation into the weights; the fit's formula, spelt out, must agree."""
+    model = predictor.load(fasttext_tree.model_dir)
+    texts = [e.text for e in CHECKINS]
+    c = model.combiner
+    inputs = combiner._inputs(model.base.probabilities(texts), lexicon.features(texts))
+    weights = np.asarray(c.weights)
+    scores = ((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1] + weights[-1]
+    expected = combiner._softmax(scores)[:, [c.classes.index(label) for label in model.labels]]
+    served = model.probabilities(texts)
+    known = served.sum(axis=1) > 0  # texts with nothing to go on are set to 0 after the formula
+    assert known.sum() > 0.9 * len(texts)
+    np.testing.assert_allclose(served[known], expected[known], rtol=1e-9, atol=1e-12)
 
 
 def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_tree):

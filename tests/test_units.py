@@ -7,6 +7,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SAMPLE, shared_data
 from werkzeug.datastructures import MIMEAccept
@@ -19,6 +20,7 @@ from container.training import local_environment
 from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
+from model.predictor import Prediction, top_k
 from model.preprocessing import clean_text, preprocessor
 
 # --- cleaning ---------------------------------------------------------------
@@ -31,6 +33,8 @@ from model.preprocessing import clean_text, preprocessor
     ("Sad :( but ok :-) ;D <3 xD", "sad :( but ok :-) ;d <3 xd"),
     ("can\u2019t   wait\n\tfor it", "can't wait for it"),
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
+    ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
+    ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
     ("", ""),
 ])
 def test_clean_text(raw, cleaned):
@@ -42,6 +46,15 @@ def test_clean_text_is_idempotent_on_real_text():
     for line in lines:
         once = clean_text(line)
         assert clean_text(once) == once, line
+
+
+def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
+    probs = np.array([[0.2, 0.7, 0.1], [0.4, 0.4, 0.2], [0.0, 0.0, 0.0]])
+    assert top_k(probs, ["a", "b", "c"], 2) == [Prediction(["b", "a"], [0.7, 0.2]),
+                                                 Prediction(["a", "b"], [0.4, 0.4]),
+                                                 Prediction(["a", "b"], [0.0, 0.0])]
+    assert top_k(probs, ["a", "b", "c"], 99)[0].labels == ["b", "a", "c"]
+    assert top_k(probs, ["a", "b", "c"], 0)[0].labels == ["b"]
 
 
 def test_preprocessor_lookup_refuses_unknown_versions():

@@ -12,7 +12,7 @@ from model.lstm.coalescing import Coalescer
 from model.lstm.inference import InferenceNetwork
 from model.lstm.spec import VOCAB_FILE, WEIGHTS_FILE
 from model.lstm.vocabulary import encode, pad
-from model.predictor import Prediction
+from model.predictor import Prediction, top_k
 from model.preprocessing import preprocessor
 
 COALESCE_MAX_TEXTS = 256  # a pass of waiting calls' texts stops growing here (a call is never split)
@@ -60,11 +60,7 @@ class LSTMPredictor:
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         if not len(texts):
             return []
-        probs = self.probabilities(texts)
-        k = max(1, min(k, len(self.labels)))
-        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [Prediction([self.labels[j] for j in row], [float(p) for p in probs[i, row]])
-                for i, row in enumerate(top)]
+        return top_k(self.probabilities(texts), self.labels, k)
 
     def save(self, model_dir: Path) -> dict:
         np.savez_compressed(model_dir / WEIGHTS_FILE, **self.weights)  # the layout Chainer's save_npz writes
