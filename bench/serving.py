@@ -16,7 +16,8 @@ with wrk (Debian's `wrk`; the AWS-style stack also needs `nginx`):
 
 One fixed text per request at each connection count; then, for our two, a distinct
 real text per request at the highest count (VADER's cache no longer helps), and
-batched throughput: 1,000 real texts per request from `--batch-connections` clients.
+batched throughput: 1,000 distinct real texts per request from `--batch-connections`
+clients (Sentiment140's tweets when ../shared/data is here, else the sample's).
 
     python bench/serving.py [--model-dir DIR] [--lstm-model-dir DIR] [--seconds 20]
                             [--connections 100,1000] [--stacks fasttext,lstm,flask-floor,...]
@@ -42,7 +43,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DATA  # noqa: E402
+
 from container.sample import SAMPLE  # noqa: E402
+from model.datasets import read_path  # noqa: E402
 from model.prepare import prepare  # noqa: E402
 
 BODY = '{"instances": ["I feel a bit better today, thanks for asking :)"]}'
@@ -197,16 +201,26 @@ def lstm_model(work: Path) -> Path:
     return train_sample(work, "lstm-model", ["algorithm=lstm", "epochs=1"])
 
 
-def distinct_bodies() -> list[str]:
-    """One request per text of the sample (10,667 distinct texts, labels cut), in turn."""
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
-    return [json.dumps({"instances": [line.split(" ", 1)[1]]}) for line in lines]
+def real_texts() -> tuple[list[str], str]:
+    """Distinct real texts, and where from: Sentiment140's 110k training tweets when ../shared/data
+    is here (more than a run sends, so VADER's cache of 100k never holds the next one), else the
+    bundled sample's 10,667 (repeated within a run: the cache then spares part of the work)."""
+    sentiment140 = DATA / "sentiment140" / "training.110k.processed.noemoticon.csv"
+    if sentiment140.exists():
+        return list(dict.fromkeys(e.text for e in read_path(sentiment140)[0])), "Sentiment140's 110k tweets"
+    return list(dict.fromkeys(line.split(" ", 1)[1] for line in SAMPLE.read_text(encoding="utf-8").splitlines())), \
+        "the bundled sample (repeats within a run)"
 
 
-def batch_body() -> str:
-    """1,000 real texts (the sample's, labels cut) in one JSON request."""
-    lines = SAMPLE.read_text(encoding="utf-8").splitlines()[::10][:BATCH_TEXTS]
-    return json.dumps({"instances": [line.split(" ", 1)[1] for line in lines]})
+def distinct_bodies(texts: list[str]) -> list[str]:
+    """One request per text, in turn."""
+    return [json.dumps({"instances": [text]}) for text in texts]
+
+
+def batch_bodies(texts: list[str]) -> list[str]:
+    """Requests of BATCH_TEXTS texts each, in turn."""
+    return [json.dumps({"instances": texts[start:start + BATCH_TEXTS]})
+            for start in range(0, len(texts) - BATCH_TEXTS + 1, BATCH_TEXTS)]
 
 
 def start(stack: str, models: dict[str, Path], port: int, work: Path, workers: int, threads: int) -> list:
@@ -226,9 +240,10 @@ def measure(stack: str, url: str, args: argparse.Namespace, work: Path) -> dict:
     if stack in ("fasttext", "lstm"):
         # The same text every time is what the references are measured on, but VADER's cache then
         # spares the lexicon's work; real check-ins are distinct, so they are measured too.
+        texts, _ = real_texts()
         results["distinct"] = wrk(url, max(map(int, args.connections.split(","))), args.seconds, work,
-                                  distinct_bodies())
-        results["batched"] = wrk(url, args.batch_connections, args.seconds, work, batch_body(), timeout=60)
+                                  distinct_bodies(texts))
+        results["batched"] = wrk(url, args.batch_connections, args.seconds, work, batch_bodies(texts), timeout=60)
     return results
 
 
@@ -244,8 +259,8 @@ def report(results: dict, args: argparse.Namespace, workers: int, threads: int) 
                 name, conns = (stack + " *", most) if connections == "distinct" else (stack, connections)
                 print(f"{name:<12} {conns:>9} {r['requests_per_s']:>9.0f} {r['p50']:>9} {r['p99']:>9} "
                       f"{r['requests']:>9} {r['non_2xx']:>9} {r['socket_errors']:>9} {r['timeouts']:>9}")
-    print("* a distinct real text in each request (the others send one fixed text)")
-    print(f"\nbatched: {BATCH_TEXTS:,} texts a request, {args.batch_connections} connections")
+    print(f"* a distinct real text in each request, from {real_texts()[1]} (the others send one fixed text)")
+    print(f"\nbatched: {BATCH_TEXTS:,} distinct real texts a request, {args.batch_connections} connections")
     for stack, rows in results.items():
         if "batched" in rows:
             r = rows["batched"]
