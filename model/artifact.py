@@ -20,8 +20,10 @@ FORMAT_VERSION = 1
 
 
 def model_files(manifest: dict) -> list[str]:
-    """The files a model consists of: the manifest's `*_file` fields (what its save() returned)."""
-    return sorted(value for key, value in manifest.items() if key.endswith("_file"))
+    """The files a model consists of: the manifest's `*_file` fields (what its save() returned),
+    and those of its ensemble's members (recorded in its `combiner`, see model/combiner.py)."""
+    members = (manifest.get("combiner") or {}).get("members", [])
+    return sorted({value for record in (manifest, *members) for key, value in record.items() if key.endswith("_file")})
 
 
 def write_manifest(model_dir: Path, **fields: Any) -> dict:

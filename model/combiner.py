@@ -19,7 +19,7 @@ probability 0 for every label: there is nothing to decide on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,9 @@ class Combiner:
     """Fitted weights. inputs: the trained model's labels, whose log-probabilities are the first
     features; classes: the regression's outputs (those labels, plus neutral when validation had
     it); mean, scale: per-feature standardization; weights: (features + 1, classes), the last
-    row the bias; lexicon: which lexicon made the last features."""
+    row the bias; lexicon: which lexicon made the last features; members: the models of an
+    ensemble beside the trained one, whose log-probabilities follow its own, each recorded as
+    its algorithm and the manifest fields its files need (`{"algorithm": "lstm", ...}`)."""
 
     inputs: list[str]
     classes: list[str]
@@ -46,16 +48,18 @@ class Combiner:
     scale: list[float]
     weights: list[list[float]]
     lexicon: str = lexicon.NAME
+    members: list[dict] = field(default_factory=list)
 
 
 class CombinedPredictor:
-    """A trained predictor with its Combiner; answers the Predictor interface with the
-    combined probabilities of every label but neutral."""
+    """A trained predictor (and the members of its ensemble, if any) with its Combiner; answers
+    the Predictor interface with the combined probabilities of every label but neutral."""
 
-    def __init__(self, base: Predictor, combiner: Combiner, manifest: dict):
+    def __init__(self, base: Predictor, combiner: Combiner, manifest: dict, members: Sequence[Predictor] = ()):
         if combiner.inputs != list(base.labels):
             raise ValueError(f"the combiner was fitted for labels {combiner.inputs}, the model has {base.labels}")
         self.base = base
+        self.members = list(members)
         self.combiner = combiner
         self.manifest = manifest
         answered = [label for label in combiner.classes if label != NEUTRAL]
@@ -69,14 +73,20 @@ class CombinedPredictor:
         weights = np.asarray(combiner.weights)
         folded = weights[:-1] / scale[:, None]
         self._bias = weights[-1] - (mean / scale) @ weights[:-1]
-        self._base_weights, self._lexicon_weights = folded[:len(base.labels)], folded[len(base.labels):]
+        ends = np.cumsum([len(model.labels) for model in self._models])
+        if len(folded) != ends[-1] + len(lexicon.FEATURES):
+            raise ValueError(f"the combiner has {len(folded)} weight rows; its models and the lexicon "
+                             f"give {ends[-1] + len(lexicon.FEATURES)} inputs")
+        self._model_weights = np.split(folded[:ends[-1]], ends[:-1])
+        self._lexicon_weights = folded[ends[-1]:]
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) combined probabilities of the answered labels (their rows sum to
         at most 1: the rest is neutral); all 0 for a text with nothing to go on."""
         lexicon_rows = lexicon.features(texts)
-        scores = _log_probs(self.base.probabilities(texts)) @ self._base_weights
-        scores += lexicon_rows @ self._lexicon_weights + self._bias
+        scores = lexicon_rows @ self._lexicon_weights + self._bias
+        for model, weights in zip(self._models, self._model_weights):
+            scores += _log_probs(model.probabilities(texts)) @ weights
         probs = _softmax(scores)[:, self._columns]
         # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
@@ -91,8 +101,16 @@ class CombinedPredictor:
     def preprocess(self) -> Callable[[str], str]:
         return self.base.preprocess
 
+    @property
+    def _models(self) -> list[Predictor]:
+        return [self.base, *self.members]
+
     def save(self, model_dir: Path) -> dict:
-        return {**self.base.save(model_dir), "combiner": asdict(self.combiner)}
+        """The trained model's files and fields, and each member's files beside them (their
+        names must not clash: fastText's model.bin, the LSTM's lstm.npz and vocab.json)."""
+        records = [{**record, "labels": list(member.labels), "preprocessing": member.manifest["preprocessing"],
+                    **member.save(model_dir)} for record, member in zip(self.combiner.members, self.members)]
+        return {**self.base.save(model_dir), "combiner": asdict(replace(self.combiner, members=records))}
 
     @property
     def vocabulary(self) -> Sequence[str]:
@@ -102,21 +120,26 @@ class CombinedPredictor:
         return any(token in self._known for token in self.base.preprocess(text).split())
 
 
-def from_manifest(base: Predictor, manifest: dict) -> Predictor:
-    """`base` combined as its manifest records, or `base` itself when it records no combiner."""
+def from_manifest(base: Predictor, manifest: dict, model_dir: Path) -> Predictor:
+    """`base` combined as its manifest records (with the members of its ensemble, loaded from
+    `model_dir`), or `base` itself when it records no combiner."""
     fields = manifest.get("combiner")
     if not fields:
         return base
     if fields.get("lexicon") != lexicon.NAME:
         raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
                          f"{lexicon.NAME!r}")
-    return CombinedPredictor(base, Combiner(**fields), manifest)
+    from model.predictor import algorithm  # the members' modules, loaded lazily as the base's are
+
+    members = [algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]
+    return CombinedPredictor(base, Combiner(**fields), manifest, members)
 
 
 def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Example] = (),
-        log: Callable[[str], None] = print) -> CombinedPredictor:
+        log: Callable[[str], None] = print, members: dict[str, Predictor] | None = None) -> CombinedPredictor:
     """Fit the combination on `validation` (messages the model was not trained on): rows of the
     model's labels, and neutral ones, which teach it what no clear feeling looks like.
+    `members` (algorithm name -> model trained on the same data) join as an ensemble.
     `reference` messages (the product's own check-ins) count for a third of the fit, however
     few they are: validation drawn from tweets alone would teach the weights nothing of check-ins."""
     if not {e.label for e in reference} - {NEUTRAL} <= set(base.labels):
@@ -137,7 +160,9 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
         raise ValueError(f"the validation messages hold {len(present)} of the model's labels {classes}: "
                          "the lexicon combination needs at least two")
     texts = [e.text for e in rows]
-    inputs = _inputs(base.probabilities(texts), lexicon.features(texts))
+    members = members or {}
+    models = [base, *members.values()]
+    inputs = _inputs([model.probabilities(texts) for model in models], lexicon.features(texts))
     mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-6
     targets = np.array([classes.index(e.label) for e in rows])
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
@@ -145,21 +170,24 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     weights = _logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
     log(f"lexicon combination fitted on {len(validation_rows)} validation and {len(references)} reference "
         f"messages: weights for {classes[0]} "
-        + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base.labels), weights[:-1, 0])))
-    combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist())
-    return CombinedPredictor(base, combiner, base.manifest)
+        + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base, members), weights[:-1, 0])))
+    combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist(),
+                        members=[{"algorithm": name} for name in members])
+    return CombinedPredictor(base, combiner, base.manifest, list(members.values()))
 
 
-def _inputs(base_probs: np.ndarray, lexicon_rows: np.ndarray) -> np.ndarray:
-    return np.hstack([_log_probs(base_probs), lexicon_rows])
+def _inputs(models_probs: list[np.ndarray], lexicon_rows: np.ndarray) -> np.ndarray:
+    return np.hstack([*map(_log_probs, models_probs), lexicon_rows])
 
 
 def _log_probs(base_probs: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(base_probs, _LOG_FLOOR))  # probabilities are at most 1 (the Predictor's contract)
 
 
-def _input_names(classes: Sequence[str]) -> list[str]:
-    return [f"log_p_{label}" for label in classes] + list(lexicon.FEATURES)
+def _input_names(base: Predictor, members: dict[str, Predictor]) -> list[str]:
+    return ([f"log_p_{label}" for label in base.labels]
+            + [f"{name}:log_p_{label}" for name, member in members.items() for label in member.labels]
+            + list(lexicon.FEATURES))
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

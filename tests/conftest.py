@@ -122,6 +122,13 @@ def fasttext_tree(tmp_path_factory) -> OptMl:
 
 
 @pytest.fixture(scope="session")
+def ensemble_tree(tmp_path_factory) -> OptMl:
+    """A fastText model and an LSTM (its defaults) weighed together with the lexicon, trained by
+    `train` on the bundled sample."""
+    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"})
+
+
+@pytest.fixture(scope="session")
 def lstm_tree(tmp_path_factory) -> OptMl:
     """An LSTM trained by `train` on the bundled sample."""
     return _trained(tmp_path_factory, FAST_LSTM)

@@ -4,13 +4,16 @@ with neutral validation messages (model/threshold.py), on a real model trained b
 from __future__ import annotations
 
 import json
+import shutil
 
+import fasttext
 import numpy as np
 import pytest
 from conftest import ROOT
+from support import AppClient
 
 from model import combiner, fasttext_model, lexicon, predictor
-from model.artifact import read_manifest
+from model.artifact import model_files, read_manifest
 from model.combiner import CombinedPredictor
 from model.context import TrainingContext
 from model.datasets import read_path
@@ -34,7 +37,7 @@ def test_the_folded_weights_give_the_fitted_formula(fasttext_tree):
     model = predictor.load(fasttext_tree.model_dir)
     texts = [e.text for e in CHECKINS]
     c = model.combiner
-    inputs = combiner._inputs(model.base.probabilities(texts), lexicon.features(texts))
+    inputs = combiner._inputs([model.base.probabilities(texts)], lexicon.features(texts))
     weights = np.asarray(c.weights)
     scores = ((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1] + weights[-1]
     expected = combiner._softmax(scores)[:, [c.classes.index(label) for label in model.labels]]
@@ -42,6 +45,27 @@ def test_the_folded_weights_give_the_fitted_formula(fasttext_tree):
     known = served.sum(axis=1) > 0  # texts with nothing to go on are set to 0 after the formula
     assert known.sum() > 0.9 * len(texts)
     np.testing.assert_allclose(served[known], expected[known], rtol=1e-9, atol=1e-12)
+
+
+def test_an_ensemble_records_its_lstm_and_serves_it_beside_a_plain_fasttext_model(ensemble_tree, tmp_path):
+    manifest = read_manifest(ensemble_tree.model_dir)
+    member = manifest["combiner"]["members"][0]
+    assert member["algorithm"] == "lstm" and member["labels"] == ["negative", "positive"]
+    assert model_files(manifest) == ["lstm.npz", "model.bin", "vocab.json"]  # all three in model_version
+    # model.bin is still the plain fastText model that BlazingText and the CLI load.
+    assert sorted(fasttext.load_model(str(ensemble_tree.model_dir / "model.bin")).get_labels()) == [
+        "__label__negative", "__label__positive"]
+    model = predictor.load(ensemble_tree.model_dir)
+    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 2
+    reply = AppClient(ensemble_tree.model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
+    assert reply.status_code == 200
+    assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
+
+    damaged = tmp_path / "model"
+    shutil.copytree(ensemble_tree.model_dir, damaged)
+    (damaged / "lstm.npz").write_bytes((damaged / "lstm.npz").read_bytes()[:-100])
+    with pytest.raises(ValueError, match="do not match the manifest"):
+        predictor.load(damaged)
 
 
 def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_tree):
@@ -74,7 +98,7 @@ def test_a_combination_for_other_labels_is_refused(fasttext_tree):
     base = fasttext_model.load(fasttext_tree.model_dir, manifest)
     wrong = {**manifest["combiner"], "inputs": ["negative", "neutral", "positive"]}
     with pytest.raises(ValueError, match="fitted for labels"):
-        combiner.from_manifest(base, {**manifest, "combiner": wrong})
+        combiner.from_manifest(base, {**manifest, "combiner": wrong}, fasttext_tree.model_dir)
 
 
 def test_the_threshold_counts_accepted_neutral_messages_as_wrong_but_caps_only_the_polar():
