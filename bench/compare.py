@@ -33,6 +33,7 @@ import numpy as np
 from common import DATA, POLAR, ROOT, hyperparameter_flags, run_train
 
 from model import lexicon, predictor
+from model.artifact import model_files
 from model.datasets import Example, filter_labels, read_path, stratified_split, write_blazingtext
 from model.evaluation import evaluate
 
@@ -113,7 +114,7 @@ def main() -> int:
         run_train(work, {"train": work / "train", "validation": work / "validation"}, hyperparameters)
         seconds = time.monotonic() - started
         manifest = json.loads((work / "model/manifest.json").read_text())
-        size = sum((work / "model" / manifest[key]).stat().st_size for key in manifest if key.endswith("_file"))
+        size = sum((work / "model" / name).stat().st_size for name in model_files(manifest))
         model = predictor.load(work / "model")
         threshold = manifest["threshold"]["value"]
         print(f"{manifest['algorithm']}: trained in {seconds:.0f} s, artifact {size / 1e6:.1f} MB, "

@@ -3,9 +3,10 @@
 Every stack answers on this machine, measured one after the other in one run
 with wrk (Debian's `wrk`; the AWS-style stack also needs `nginx`):
 
-- fasttext, lstm: our `serve` (gunicorn, our gthread worker bound on the port)
-  on a fastText model and on an LSTM of the default sizes, both trained on the
-  bundled sample unless given;
+- fasttext, lstm, ensemble: our `serve` (gunicorn, our gthread worker bound on
+  the port) on a fastText model, on an LSTM of the default sizes, and on both
+  together (the default job's kind of model), trained on the bundled sample
+  unless given;
 - flask-floor: a Flask app that only returns a fixed body, on the same gunicorn
   settings (gthread, the same workers × threads, keep-alive 75): what the
   framework alone costs;
@@ -51,7 +52,8 @@ from model.prepare import prepare  # noqa: E402
 
 BODY = '{"instances": ["I feel a bit better today, thanks for asking :)"]}'
 BATCH_TEXTS = 1000
-STACKS = ("fasttext", "lstm", "flask-floor", "bare-wsgi", "aws-example")
+STACKS = ("fasttext", "lstm", "ensemble", "flask-floor", "bare-wsgi", "aws-example")
+OURS = ("fasttext", "lstm", "ensemble")
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -190,10 +192,17 @@ def train_sample(work: Path, name: str, hyperparameters: list[str]) -> Path:
     return model_dir
 
 
+QUICK_FASTTEXT = ["quantize=false", "buckets=200000", "learning_rate=0.3", "epochs=10", "min_count=1"]
+
+
 def fasttext_model(work: Path) -> Path:
-    """A quick unquantized fastText model."""
-    return train_sample(work, "fasttext-model", ["quantize=false", "buckets=200000", "learning_rate=0.3",
-                                                 "epochs=10", "min_count=1"])
+    """A quick unquantized fastText model (with the lexicon, without the ensemble's LSTM)."""
+    return train_sample(work, "fasttext-model", [*QUICK_FASTTEXT, "ensemble=false"])
+
+
+def ensemble_model(work: Path) -> Path:
+    """The default job's kind of model: the quick fastText model, an LSTM of the default sizes, the lexicon."""
+    return train_sample(work, "ensemble-model", [*QUICK_FASTTEXT, "ensemble=true"])
 
 
 def lstm_model(work: Path) -> Path:
@@ -224,7 +233,7 @@ def batch_bodies(texts: list[str]) -> list[str]:
 
 
 def start(stack: str, models: dict[str, Path], port: int, work: Path, workers: int, threads: int) -> list:
-    if stack in ("fasttext", "lstm"):
+    if stack in OURS:
         return start_ours(models[stack], port, work, stack)
     if stack == "flask-floor":
         return gunicorn_reference("flask_floor", FLASK_FLOOR, port, work, workers, threads)
@@ -237,7 +246,7 @@ def measure(stack: str, url: str, args: argparse.Namespace, work: Path) -> dict:
     wrk(url, 10, 2, work)  # warm-up
     results = {connections: wrk(url, connections, args.seconds, work)
                for connections in map(int, args.connections.split(","))}
-    if stack in ("fasttext", "lstm"):
+    if stack in OURS:
         # The same text every time is what the references are measured on, but VADER's cache then
         # spares the lexicon's work; real check-ins are distinct, so they are measured too.
         texts, _ = real_texts()
@@ -271,7 +280,7 @@ def report(results: dict, args: argparse.Namespace, workers: int, threads: int) 
         ok = {stack: rows[connections]["requests_per_s"] * (1 - rows[connections]["non_2xx"]
                                                             / max(rows[connections]["requests"], 1))
               for stack, rows in results.items()}
-        for ours in ("fasttext", "lstm"):
+        for ours in OURS:
             for reference in ("flask-floor", "bare-wsgi", "aws-example"):
                 if ours in ok and reference in ok:
                     print(f"{connections} connections: successful req/s {ours} / {reference} = "
@@ -304,6 +313,8 @@ def main() -> int:
             models["fasttext"] = args.model_dir or fasttext_model(work)
         if "lstm" in stacks:
             models["lstm"] = args.lstm_model_dir or lstm_model(work)
+        if "ensemble" in stacks:
+            models["ensemble"] = ensemble_model(work)
         for number, stack in enumerate(stacks):
             port = 18800 + number
             processes = start(stack, models, port, work, workers, threads)

@@ -35,7 +35,7 @@ SPEC = Spec(
     Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
     Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
           "(model/combiner.py)"),
-    Param("ensemble", bool, False, "ours: with the lexicon and algorithm=blazingtext, also train an LSTM "
+    Param("ensemble", bool, True, "ours: with the lexicon and algorithm=blazingtext, also train an LSTM "
           "(its defaults) and weigh both models and the lexicon together; model.bin stays plain fastText"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
           "for the lexicon weights and the threshold (0: none)", 0, 0.5),

@@ -21,7 +21,7 @@ SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # Small and fast, still a real model: what most tests train.
 FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "quantize": "False",
-                 "min_count": "1"}
+                 "min_count": "1", "ensemble": "false"}  # the ensemble has its own fixture
 # Small and fast, still a real model (~75 % on the sample's test split).
 FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
              "min_count": "1"}
