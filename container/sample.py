@@ -25,8 +25,9 @@ from model.prepare import prepare
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "sentence_polarity.txt"
 # Measured on the sample's validation split: BlazingText's lr 0.05 and min_count 5
-# underfit 7,500 short sentences; these reach ~0.77 in about 2 s. Unquantized (47 MB)
-# so the demo starts in seconds; quantizing would add half a minute.
+# underfit 7,500 short sentences; these reach ~0.77 in about 2 s (the job's whole run,
+# with the ensemble's LSTM, ~14 s). Unquantized (47 MB of the artifact's 51.5 MB) so the
+# demo starts in seconds; quantizing would add half a minute.
 SAMPLE_HYPERPARAMETERS = {"epochs": "10", "learning_rate": "0.3", "min_count": "1", "buckets": "100000",
                           "quantize": "false"}
 

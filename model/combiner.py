@@ -60,6 +60,7 @@ class CombinedPredictor:
             raise ValueError(f"the combiner was fitted for labels {combiner.inputs}, the model has {base.labels}")
         self.base = base
         self.members = list(members)
+        self._models = [base, *self.members]  # each one's log-probabilities are inputs, in this order
         self.combiner = combiner
         self.manifest = manifest
         answered = [label for label in combiner.classes if label != NEUTRAL]
@@ -100,10 +101,6 @@ class CombinedPredictor:
     @property
     def preprocess(self) -> Callable[[str], str]:
         return self.base.preprocess
-
-    @property
-    def _models(self) -> list[Predictor]:
-        return [self.base, *self.members]
 
     def save(self, model_dir: Path) -> dict:
         """The trained model's files and fields, and each member's files beside them (their

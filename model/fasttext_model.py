@@ -26,7 +26,7 @@ from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import LABEL_PREFIX, Example, write_blazingtext
 from model.fasttext_format import check_model_file
 from model.hyperparameters import Param, Spec
-from model.predictor import BLAZINGTEXT_MODEL_FILE, Prediction
+from model.predictor import BLAZINGTEXT_MODEL_FILE, Prediction, top_k
 from model.preprocessing import PREPROCESSING, clean_text, preprocessor
 
 SPEC = Spec(
@@ -75,11 +75,7 @@ class FastTextPredictor:
         return np.minimum(matrix, 1.0)  # fastText's softmax can come out a hair above 1.0
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
-        labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=k)
-        # fastText's softmax can come out a hair above 1.0.
-        return [Prediction([label.removeprefix(LABEL_PREFIX) for label in row_labels],
-                           [min(1.0, float(p)) for p in row_probs])
-                for row_labels, row_probs in zip(labels, probs)]
+        return top_k(self.probabilities(texts), self.labels, k)
 
     def save(self, model_dir: Path) -> dict:
         self.model.save_model(str(model_dir / BLAZINGTEXT_MODEL_FILE))

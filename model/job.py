@@ -81,6 +81,9 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
             if context.stop_requested():
                 raise TrainingInterrupted("stopped after training the ensemble's member, before evaluating")
         model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log, members)
+    elif job["ensemble"] and algorithm_name != ENSEMBLE_MEMBER:
+        log(f"ensemble: no {ENSEMBLE_MEMBER} trained: its weights come from the lexicon combination, "
+            "which needs lexicon=true and validation rows")
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
     chosen = None
