@@ -45,7 +45,7 @@ def sts_test() -> list[Example]:
 
 def run_train(work: Path, channels: dict[str, Path], hyperparameters: list[str]) -> subprocess.CompletedProcess:
     """`train` on `channels`, writing work/model and work/output; on failure print its log's tail and exit."""
-    flags = [f"--{name}={path}" for name, path in channels.items()]
+    flags = [f"--{name.replace('_', '-')}={path}" for name, path in channels.items()]
     flags += ["--model-dir", str(work / "model"), "--output-dir", str(work / "output")]
     for item in hyperparameters:
         flags += ["-p", item]

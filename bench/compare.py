@@ -1,11 +1,11 @@
 """Ours against VADER on every held-out set of ../shared/data, through the real `train`.
 
 Trains the default job (`{}` hyperparameters; `-p` to change them, e.g. `-p algorithm=lstm`)
-on all of ../shared/data except the sets measured: Sentiment140's 110k part, SemEval
-2013-2016 but its 2016 test file (positive, negative and neutral), TweetEval emotion's
-train and validation (joy+optimism positive, anger+sadness negative), and 80 % of the
-sentence-polarity set. Validation: a seeded, stratified 10 % of each hand-labelled source
-(all but Sentiment140, whose labels come from emoticons) plus the bundled check-in
+on all of ../shared/data except the sets measured. Channels: `train`, Sentiment140's 110k
+part (its labels come from emoticons); `hand_labelled`, 90 % of each set a person labelled:
+SemEval 2013-2016 but its 2016 test file (positive, negative and neutral), TweetEval
+emotion's train and validation (joy+optimism positive, anger+sadness negative), and 80 % of
+the sentence-polarity set; `validation`, the other 10 % of each plus the bundled check-in
 messages. Then prints, beside VADER:
 
 | set | measure |
@@ -56,22 +56,19 @@ def sentence_polarity() -> list[Example]:
                 encoding="utf-8", errors="replace").splitlines() if line.strip()]
 
 
-def channels_and_tests() -> tuple[list[Example], list[Example], dict[str, list[Example]]]:
-    """(train, validation, {test set: examples}) as the module says."""
+def channels_and_tests() -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
+    """({channel: examples}, {test set: examples}) as the module says."""
     semeval = [p for p in sorted((DATA / "semeval2013-2016").iterdir()) if "2016test" not in p.name]
     polarity_train, polarity_test = stratified_split(sentence_polarity(), (0.8, 0.2), seed=1)
     # Sentiment140's labels were read off emoticons, never checked by a person: all of it trains,
     # none of it validates (the lexicon weights and the threshold need labels that are right).
-    train = read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")[0]
-    validation = read_path(CHECKINS)[0]
-    hand_labelled = {
-        "semeval": filter_labels(read_path(*semeval)[0], POLAR | {"neutral"})[0],
-        "tweeteval": tweeteval("train") + tweeteval("val"),
-        "polarity": polarity_train,
-    }
-    for examples in hand_labelled.values():
+    channels = {"train": read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")[0],
+                "hand_labelled": [], "validation": read_path(CHECKINS)[0]}
+    for examples in (filter_labels(read_path(*semeval)[0], POLAR | {"neutral"})[0],
+                     tweeteval("train") + tweeteval("val"), polarity_train):
         kept, held_out = stratified_split(examples, (0.9, 0.1), seed=2)
-        train, validation = train + kept, validation + held_out
+        channels["hand_labelled"] += kept
+        channels["validation"] += held_out
     sts = read_path(DATA / "sentiment140/testdata.manual.2009.06.14.csv")[0]
     tests = {
         "Sentiment140 test": [e for e in sts if e.label in POLAR],
@@ -79,7 +76,7 @@ def channels_and_tests() -> tuple[list[Example], list[Example], dict[str, list[E
         "TweetEval emotion test": tweeteval("test"),
         "sentence polarity (20 %)": polarity_test,
     }
-    return train, validation, {**tests, "Sentiment140 test neutral": [e for e in sts if e.label == "neutral"]}
+    return channels, {**tests, "Sentiment140 test neutral": [e for e in sts if e.label == "neutral"]}
 
 
 def vader_labels(texts: list[str]) -> tuple[list[str], np.ndarray]:
@@ -105,15 +102,15 @@ def describe(metrics: dict) -> str:
 
 def main() -> int:
     hyperparameters = hyperparameter_flags(__doc__)
-    train, validation, tests = channels_and_tests()
+    channels, tests = channels_and_tests()
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
         work = Path(tmp)
-        write_blazingtext(train, work / "train/train.txt")
-        write_blazingtext(validation, work / "validation/validation.txt")
-        print(f"train {len(train)} rows, validation {len(validation)} rows; hyperparameters: "
-              f"{' '.join(hyperparameters) or 'defaults'}", flush=True)
+        for name, examples in channels.items():
+            write_blazingtext(examples, work / name / f"{name}.txt")
+        print(", ".join(f"{name} {len(examples)} rows" for name, examples in channels.items())
+              + f"; hyperparameters: {' '.join(hyperparameters) or 'defaults'}", flush=True)
         started = time.monotonic()
-        run_train(work, {"train": work / "train", "validation": work / "validation"}, hyperparameters)
+        run_train(work, {name: work / name for name in channels}, hyperparameters)
         seconds = time.monotonic() - started
         manifest = json.loads((work / "model/manifest.json").read_text())
         size = sum((work / "model" / name).stat().st_size for name in model_files(manifest))

@@ -19,6 +19,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from container.training import DATA_CHANNELS
+
 # SageMaker reads these from the training log (see container/training.py and model/evaluation.py).
 METRIC_DEFINITIONS = [
     {"Name": name, "Regex": f"{name}=([0-9.]+)"}
@@ -113,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--image", required=True, help="the ECR image URI `push` printed")
         command.add_argument("--role", required=True, help="SageMaker execution role ARN")
     train.add_argument("--name", default=f"sentiment-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
-    for channel in ("train", "validation", "test", "feedback"):
-        train.add_argument(f"--{channel}", metavar="S3_URI", required=channel == "train")
+    for channel in DATA_CHANNELS:
+        train.add_argument(f"--{channel.replace('_', '-')}", dest=channel, metavar="S3_URI",
+                           required=channel == "train")
     train.add_argument("--output", required=True, metavar="S3_URI")
     train.add_argument("--checkpoints", metavar="S3_URI", help="enables resumable (spot) training")
     train.add_argument("--instance-type", default="ml.m5.xlarge")
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "push":
         print(push_image(session.client("ecr"), args.repository, args.tag, args.local_image, _run))
     elif args.command == "train":
-        channels = {c: getattr(args, c) for c in ("train", "validation", "test", "feedback") if getattr(args, c)}
+        channels = {c: getattr(args, c) for c in DATA_CHANNELS if getattr(args, c)}
         print(start_training_job(session.client("sagemaker"), args.name, args.image, args.role, channels,
                                  args.output, _pairs(args.hyperparameter, "-p"), args.instance_type,
                                  args.checkpoints))

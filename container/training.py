@@ -1,8 +1,8 @@
 """The training job: `train` as SageMaker runs it, or locally with flags.
 
-Reads hyperparameters and channels (`train` required; `validation`, `test`,
-`feedback` (human-labelled messages) and `previous` (the model being replaced)
-optional), runs the ML job (`model/job.py`: train, weigh against the lexicon,
+Reads hyperparameters and channels (`train` required; `hand_labelled` (sets a person
+labelled), `validation`, `test`, `feedback` (the review loop's labelled messages) and
+`previous` (the model being replaced) optional), runs the ML job (`model/job.py`: train, weigh against the lexicon,
 evaluate, choose the unrecognized threshold), and writes the model and its
 manifest to the model dir and metrics.json to the output data dir. A failure
 writes its reason to `<output dir>/failure` (SageMaker's FailureReason) and
@@ -29,7 +29,7 @@ from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import DataError, Example, read_path
 from model.hyperparameters import HyperparameterError, unquote
 
-DATA_CHANNELS = ("train", "feedback", *job.EVALUATED_CHANNELS)
+DATA_CHANNELS = ("train", job.HAND_LABELLED, "feedback", *job.EVALUATED_CHANNELS)
 FAILURE_FILE = "failure"
 PREVIOUS_CHANNEL = "previous"  # the model (or just the manifest.json) being replaced, for comparison
 JOB_SPEC = job.SPEC
@@ -144,7 +144,8 @@ def local_environment(argv: list[str], base: Mapping[str, str]) -> dict[str, str
         prog="train", description="Train a sentiment model, as SageMaker's `docker run IMAGE train` does. "
                                   "Without flags: /opt/ml, or the SM_* variables.")
     for channel in (*DATA_CHANNELS, PREVIOUS_CHANNEL):
-        parser.add_argument(f"--{channel}", metavar="PATH", help=f"file or folder of the {channel} channel")
+        parser.add_argument(f"--{channel.replace('_', '-')}", dest=channel, metavar="PATH",
+                            help=f"file or folder of the {channel} channel")
     parser.add_argument("--model-dir", metavar="DIR", help="where the model goes (SM_MODEL_DIR)")
     parser.add_argument("--output-dir", metavar="DIR",
                         help="failure file and metrics (SM_OUTPUT_DIR; default: beside --model-dir)")

@@ -40,7 +40,8 @@ class Combiner:
     it); mean, scale: per-feature standardization; weights: (features + 1, classes), the last
     row the bias; lexicon: which lexicon made the last features; members: the models of an
     ensemble beside the trained one, whose log-probabilities follow its own, each recorded as
-    its algorithm and the manifest fields its files need (`{"algorithm": "lstm", ...}`)."""
+    its name, algorithm and the manifest fields its files need (`{"name": "lstm", "algorithm":
+    "lstm", ...}`)."""
 
     inputs: list[str]
     classes: list[str]
@@ -104,7 +105,8 @@ class CombinedPredictor:
 
     def save(self, model_dir: Path) -> dict:
         """The trained model's files and fields, and each member's files beside them (their
-        names must not clash: fastText's model.bin, the LSTM's lstm.npz and vocab.json)."""
+        names must not clash: fastText's model.bin, the LSTM's lstm.npz and vocab.json, a fastText
+        member's own file name, see model/job.py)."""
         records = [{**record, "labels": list(member.labels), "preprocessing": member.manifest["preprocessing"],
                     **member.save(model_dir)} for record, member in zip(self.combiner.members, self.members)]
         return {**self.base.save(model_dir), "combiner": asdict(replace(self.combiner, members=records))}
@@ -136,7 +138,7 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
         log: Callable[[str], None] = print, members: dict[str, Predictor] | None = None) -> CombinedPredictor:
     """Fit the combination on `validation` (messages the model was not trained on): rows of the
     model's labels, and neutral ones, which teach it what no clear feeling looks like.
-    `members` (algorithm name -> model trained on the same data) join as an ensemble.
+    `members` (name -> model trained beside it, e.g. on the same data) join as an ensemble.
     `reference` messages (the product's own check-ins) count for a third of the fit, however
     few they are: validation drawn from tweets alone would teach the weights nothing of check-ins."""
     if not {e.label for e in reference} - {NEUTRAL} <= set(base.labels):
@@ -169,7 +171,8 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
         f"messages: weights for {classes[0]} "
         + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base, members), weights[:-1, 0])))
     combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist(),
-                        members=[{"algorithm": name} for name in members])
+                        members=[{"name": name, "algorithm": model.manifest["algorithm"]}
+                                 for name, model in members.items()])
     return CombinedPredictor(base, combiner, base.manifest, list(members.values()))
 
 

@@ -56,10 +56,12 @@ _PROGRESS = re.compile(rb"Progress:\s*([\d.]+)%.*?words/sec/thread:\s*(\d+).*?lr
 class FastTextPredictor:
     """A fastText model and the cleaning its training text went through."""
 
-    def __init__(self, model: fasttext.FastText._FastText, preprocess: Callable[[str], str], manifest: dict):
+    def __init__(self, model: fasttext.FastText._FastText, preprocess: Callable[[str], str], manifest: dict,
+                 model_file: str = BLAZINGTEXT_MODEL_FILE):
         self.model = model
         self.preprocess = preprocess
         self.manifest = manifest
+        self.model_file = model_file  # another name when it is an ensemble's member beside model.bin
         self.labels = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
         self.vocabulary = model.get_words()
         self._column = {LABEL_PREFIX + label: i for i, label in enumerate(self.labels)}
@@ -78,18 +80,22 @@ class FastTextPredictor:
         return top_k(self.probabilities(texts), self.labels, k)
 
     def save(self, model_dir: Path) -> dict:
-        self.model.save_model(str(model_dir / BLAZINGTEXT_MODEL_FILE))
-        return {"model_file": BLAZINGTEXT_MODEL_FILE}
+        self.model.save_model(str(model_dir / self.model_file))
+        return {"model_file": self.model_file}
+
+    def saved_as(self, model_file: str) -> FastTextPredictor:
+        """The same model, saved under another file name."""
+        return FastTextPredictor(self.model, self.preprocess, self.manifest, model_file)
 
 
 def load(model_dir: Path, manifest: dict | None) -> FastTextPredictor:
     """Our artifact (with manifest) or BlazingText's bare model.bin, whose text was tokenized by its user."""
     if manifest is None:
         manifest = {"algorithm": "blazingtext", "preprocessing": {"name": "none", "version": 1}}
-    model_file = model_dir / manifest.get("model_file", BLAZINGTEXT_MODEL_FILE)
-    check_model_file(model_file)  # fastText's loader trusts the file: a damaged one can hang it
-    model = fasttext.load_model(str(model_file))
-    return FastTextPredictor(model, preprocessor(manifest["preprocessing"]), manifest)
+    model_file = manifest.get("model_file", BLAZINGTEXT_MODEL_FILE)
+    check_model_file(model_dir / model_file)  # fastText's loader trusts the file: a damaged one can hang it
+    model = fasttext.load_model(str(model_dir / model_file))
+    return FastTextPredictor(model, preprocessor(manifest["preprocessing"]), manifest, model_file)
 
 
 def train(train_set: list[Example], validation: list[Example] | None, params: dict,

@@ -3,9 +3,10 @@
     result = job.run("blazingtext", params, job_params, data, context)
     result.model.save(model_dir); result.metrics; result.threshold
 
-`data` maps channel names to examples: `train` (required), `validation`, `test`,
-`feedback` (human-labelled messages, counted `feedback_weight` times). Reading the
-channels and writing the files is the container's part (`container/training.py`).
+`data` maps channel names to examples: `train` (required), `hand_labelled` (sets a person
+labelled, trained on like `train`), `validation`, `test`, `feedback` (the review loop's
+human-labelled messages, counted `feedback_weight` times). Reading the channels and writing
+the files is the container's part (`container/training.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ EVALUATED_CHANNELS = ("validation", "test")
 # Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
 REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
 ENSEMBLE_MEMBER = "lstm"  # different enough from fastText to add to it (validation 0.809 -> 0.823)
+HAND_LABELLED = "hand_labelled"
+# A fastText model of the hand-labelled messages alone joins the ensemble: its neutral class is not
+# drowned out by distant labels (Sentiment140's emoticons call "doing laundry" negative). Out-of-sample
+# validation accuracy 0.829 -> 0.838. Below this many messages it would be noise.
+HAND_MEMBER_MIN_ROWS = 1_000
+HAND_MEMBER_FILE = "hand_labelled.bin"
 HELD_OUT_MAX = 10_000  # validation rows held out of train at most: enough for a handful of weights
 
 # Hyperparameters of the job rather than of an algorithm.
@@ -35,8 +42,9 @@ SPEC = Spec(
     Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
     Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
           "(model/combiner.py)"),
-    Param("ensemble", bool, True, "ours: with the lexicon and algorithm=blazingtext, also train an LSTM "
-          "(its defaults) and weigh both models and the lexicon together; model.bin stays plain fastText"),
+    Param("ensemble", bool, True, "ours: with the lexicon, also train an LSTM beside fastText and, given "
+          "1,000 hand_labelled and feedback messages, a fastText model of those alone; the lexicon "
+          "combination weighs them all (model.bin stays plain fastText)"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
           "for the lexicon weights and the threshold (0: none)", 0, 0.5),
 )
@@ -67,22 +75,16 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
         else:
             log("no validation channel, and too few train rows to hold any out: no lexicon, no threshold")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
-    train_set = data["train"] + data.get("feedback", []) * job["feedback_weight"]
+    train_set = data["train"] + data.get(HAND_LABELLED, []) + data.get("feedback", []) * job["feedback_weight"]
     trained = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
     if context.stop_requested():
         raise TrainingInterrupted("stopped after training, before evaluating and saving")
     model = trained
     if job["lexicon"] and "validation" in data:
-        members = {}
-        if job["ensemble"] and algorithm_name != ENSEMBLE_MEMBER:
-            log(f"ensemble: training an {ENSEMBLE_MEMBER} with its defaults beside {algorithm_name}")
-            member = predictor.algorithm(ENSEMBLE_MEMBER)
-            members[ENSEMBLE_MEMBER] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
-            if context.stop_requested():
-                raise TrainingInterrupted("stopped after training the ensemble's member, before evaluating")
+        members = ensemble_members(algorithm_name, params, train_set, data, context) if job["ensemble"] else {}
         model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log, members)
-    elif job["ensemble"] and algorithm_name != ENSEMBLE_MEMBER:
-        log(f"ensemble: no {ENSEMBLE_MEMBER} trained: its weights come from the lexicon combination, "
+    elif job["ensemble"]:
+        log("ensemble: no members trained: their weights come from the lexicon combination, "
             "which needs lexicon=true and validation rows")
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
@@ -104,6 +106,31 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
         for line in metric_lines(channel, metrics[channel]):
             log(line)
     return Result(model, trained, metrics, chosen)
+
+
+def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example], data: dict[str, list[Example]],
+                     context: TrainingContext) -> dict[str, predictor.Predictor]:
+    """The models trained beside `algorithm_name`'s, by name: an LSTM on the same rows (unless the
+    algorithm is the LSTM), and a fastText model of the hand-labelled and feedback messages alone
+    (with the job's fastText hyperparameters, or fastText's defaults) when there are enough of them."""
+    log, members = context.log, {}
+    if algorithm_name != ENSEMBLE_MEMBER:
+        log(f"ensemble: training an {ENSEMBLE_MEMBER} with its defaults beside {algorithm_name}")
+        member = predictor.algorithm(ENSEMBLE_MEMBER)
+        members[ENSEMBLE_MEMBER] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
+    hand = data.get(HAND_LABELLED, []) + data.get("feedback", [])
+    if len(hand) >= HAND_MEMBER_MIN_ROWS and len({e.label for e in hand}) >= 2:
+        log(f"ensemble: training fastText on the {len(hand)} {HAND_LABELLED} and feedback messages alone")
+        fasttext = predictor.algorithm("blazingtext")
+        fasttext_params = params if algorithm_name == "blazingtext" else fasttext.SPEC.defaults()
+        members[HAND_LABELLED] = fasttext.train(hand, data["validation"], fasttext_params, context).saved_as(
+            HAND_MEMBER_FILE)
+    else:
+        log(f"ensemble: {len(hand)} {HAND_LABELLED} and feedback messages, fewer than {HAND_MEMBER_MIN_ROWS}: "
+            "no fastText model of them alone")
+    if context.stop_requested():
+        raise TrainingInterrupted("stopped after training the ensemble's members, before evaluating")
+    return members
 
 
 def evaluate_model(model: predictor.Predictor, examples: list[Example]) -> dict:

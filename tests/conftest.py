@@ -105,10 +105,11 @@ def opt_ml(tmp_path: Path) -> OptMl:
     return OptMl(tmp_path / "opt/ml")
 
 
-def _trained(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = None) -> OptMl:
+def _trained(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = None,
+             channels: dict[str, list[str]] | None = None) -> OptMl:
     tree = OptMl(tmp_path_factory.mktemp("trained") / "opt/ml")
     tree.hyperparameters(hyperparameters)
-    for name, lines in sample_split().items():
+    for name, lines in (channels or sample_split()).items():
         tree.channel(name, lines)
     result = tree.train(extra_env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -124,9 +125,13 @@ def fasttext_tree(tmp_path_factory) -> OptMl:
 
 @pytest.fixture(scope="session")
 def ensemble_tree(tmp_path_factory) -> OptMl:
-    """A fastText model and an LSTM (its defaults) weighed together with the lexicon, trained by
-    `train` on the bundled sample."""
-    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"})
+    """A fastText model, an LSTM (its defaults) and a fastText model of the hand_labelled channel
+    (every fifth row of the sample's train split, 1,706 rows) weighed together with the lexicon,
+    trained by `train` on the bundled sample."""
+    channels = sample_split()
+    channels["hand_labelled"] = channels["train"][::5]
+    channels["train"] = [line for i, line in enumerate(channels["train"]) if i % 5]
+    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=channels)
 
 
 @pytest.fixture(scope="session")

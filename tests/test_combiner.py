@@ -47,16 +47,20 @@ def test_the_folded_weights_give_the_fitted_formula(fasttext_tree):
     np.testing.assert_allclose(served[known], expected[known], rtol=1e-9, atol=1e-12)
 
 
-def test_an_ensemble_records_its_lstm_and_serves_it_beside_a_plain_fasttext_model(ensemble_tree, tmp_path):
+def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext_model(ensemble_tree, tmp_path):
     manifest = read_manifest(ensemble_tree.model_dir)
-    member = manifest["combiner"]["members"][0]
-    assert member["algorithm"] == "lstm" and member["labels"] == ["negative", "positive"]
-    assert model_files(manifest) == ["lstm.npz", "model.bin", "vocab.json"]  # all three in model_version
-    # model.bin is still the plain fastText model that BlazingText and the CLI load.
-    assert sorted(fasttext.load_model(str(ensemble_tree.model_dir / "model.bin")).get_labels()) == [
-        "__label__negative", "__label__positive"]
+    members = manifest["combiner"]["members"]
+    assert [(m["name"], m["algorithm"], m["labels"]) for m in members] == [
+        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"])]
+    # All four files are in model_version.
+    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "model.bin", "vocab.json"]
+    # model.bin is still the plain fastText model that BlazingText and the CLI load, of every train row.
+    plain = fasttext.load_model(str(ensemble_tree.model_dir / "model.bin"))
+    hand = fasttext.load_model(str(ensemble_tree.model_dir / "hand_labelled.bin"))
+    assert sorted(plain.get_labels()) == sorted(hand.get_labels()) == ["__label__negative", "__label__positive"]
+    assert len(hand.get_words()) < len(plain.get_words())  # 1,706 rows against 8,529
     model = predictor.load(ensemble_tree.model_dir)
-    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 2
+    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 3
     reply = AppClient(ensemble_tree.model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()

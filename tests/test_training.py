@@ -146,12 +146,12 @@ def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(op
     assert opt_ml.failure is None
 
 
-def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_lstm(opt_ml):
+def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_members(opt_ml):
     opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1", "ensemble": "true", "lexicon": "false"})
     opt_ml.channel("train", sample_split()["train"])
     result = opt_ml.train()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ensemble: no lstm trained" in result.stdout and "needs lexicon=true" in result.stdout
+    assert "ensemble: no members trained" in result.stdout and "needs lexicon=true" in result.stdout
     assert not (opt_ml.model_dir / "lstm.npz").exists()
 
 
