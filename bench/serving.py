@@ -179,13 +179,16 @@ def start_aws_stack(model_dir: Path, port: int, work: Path, workers: int) -> lis
     return [nginx, gunicorn]
 
 
-def train_sample(work: Path, name: str, hyperparameters: list[str]) -> Path:
-    """A model trained by `train` on the bundled sample's train split."""
+def train_sample(work: Path, name: str, hyperparameters: list[str], hand_labelled: bool = False) -> Path:
+    """A model trained by `train` on the bundled sample's train split (and its validation split as
+    the hand_labelled channel: 1,066 rows, enough for the ensemble's hand-labelled member)."""
     channels = work / "channels"
     if not channels.exists():
         prepare([SAMPLE], channels, log=lambda _: None)
     model_dir = work / name
     flags = [flag for item in hyperparameters for flag in ("-p", item)]
+    if hand_labelled:
+        flags += ["--hand-labelled", str(channels / "validation")]
     subprocess.run([sys.executable, str(ROOT / "train"), "--train", str(channels / "train"),
                     "--model-dir", str(model_dir), "--output-dir", str(work / f"{name}-output"), *flags],
                    check=True, capture_output=True)
@@ -201,8 +204,9 @@ def fasttext_model(work: Path) -> Path:
 
 
 def ensemble_model(work: Path) -> Path:
-    """The default job's kind of model: the quick fastText model, an LSTM of the default sizes, the lexicon."""
-    return train_sample(work, "ensemble-model", [*QUICK_FASTTEXT, "ensemble=true"])
+    """The default job's kind of model: the quick fastText model, an LSTM of the default sizes, a fastText
+    model of the hand-labelled rows, the lexicon."""
+    return train_sample(work, "ensemble-model", [*QUICK_FASTTEXT, "ensemble=true"], hand_labelled=True)
 
 
 def lstm_model(work: Path) -> Path:
