@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from container.training import channel_flag  # noqa: E402
 from model.datasets import Example, filter_labels, read_path, stratified_split  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -45,7 +46,7 @@ def sts_test() -> list[Example]:
 
 def run_train(work: Path, channels: dict[str, Path], hyperparameters: list[str]) -> subprocess.CompletedProcess:
     """`train` on `channels`, writing work/model and work/output; on failure print its log's tail and exit."""
-    flags = [f"--{name.replace('_', '-')}={path}" for name, path in channels.items()]
+    flags = [f"{channel_flag(name)}={path}" for name, path in channels.items()]
     flags += ["--model-dir", str(work / "model"), "--output-dir", str(work / "output")]
     for item in hyperparameters:
         flags += ["-p", item]

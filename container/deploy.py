@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from container.training import DATA_CHANNELS
+from container.training import DATA_CHANNELS, channel_flag
 
 # SageMaker reads these from the training log (see container/training.py and model/evaluation.py).
 METRIC_DEFINITIONS = [
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--role", required=True, help="SageMaker execution role ARN")
     train.add_argument("--name", default=f"sentiment-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
     for channel in DATA_CHANNELS:
-        train.add_argument(f"--{channel.replace('_', '-')}", dest=channel, metavar="S3_URI",
-                           required=channel == "train")
+        train.add_argument(channel_flag(channel), dest=channel, metavar="S3_URI", required=channel == "train")
     train.add_argument("--output", required=True, metavar="S3_URI")
     train.add_argument("--checkpoints", metavar="S3_URI", help="enables resumable (spot) training")
     train.add_argument("--instance-type", default="ml.m5.xlarge")

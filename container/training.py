@@ -2,8 +2,8 @@
 
 Reads hyperparameters and channels (`train` required; `hand_labelled` (sets a person
 labelled), `validation`, `test`, `feedback` (the review loop's labelled messages) and
-`previous` (the model being replaced) optional), runs the ML job (`model/job.py`: train, weigh against the lexicon,
-evaluate, choose the unrecognized threshold), and writes the model and its
+`previous` (the model being replaced) optional), runs the ML job (`model/job.py`: train,
+weigh against the lexicon, evaluate, choose the unrecognized threshold), and writes the model and its
 manifest to the model dir and metrics.json to the output data dir. A failure
 writes its reason to `<output dir>/failure` (SageMaker's FailureReason) and
 exits non-zero.
@@ -37,6 +37,11 @@ JOB_SPEC = job.SPEC
 
 class TrainingError(Exception):
     """A reason the job cannot succeed, written as its FailureReason."""
+
+
+def channel_flag(channel: str) -> str:
+    """The command-line flag of a channel, here and in container/deploy.py: hand_labelled -> --hand-labelled."""
+    return "--" + channel.replace("_", "-")
 
 
 def log(line: str) -> None:
@@ -144,7 +149,7 @@ def local_environment(argv: list[str], base: Mapping[str, str]) -> dict[str, str
         prog="train", description="Train a sentiment model, as SageMaker's `docker run IMAGE train` does. "
                                   "Without flags: /opt/ml, or the SM_* variables.")
     for channel in (*DATA_CHANNELS, PREVIOUS_CHANNEL):
-        parser.add_argument(f"--{channel.replace('_', '-')}", dest=channel, metavar="PATH",
+        parser.add_argument(channel_flag(channel), dest=channel, metavar="PATH",
                             help=f"file or folder of the {channel} channel")
     parser.add_argument("--model-dir", metavar="DIR", help="where the model goes (SM_MODEL_DIR)")
     parser.add_argument("--output-dir", metavar="DIR",

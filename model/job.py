@@ -27,7 +27,7 @@ from model.hyperparameters import Param, Spec
 EVALUATED_CHANNELS = ("validation", "test")
 # Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
 REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
-ENSEMBLE_MEMBER = "lstm"  # different enough from fastText to add to it (validation 0.809 -> 0.823)
+LSTM_MEMBER = "lstm"  # different enough from fastText to add to it (validation 0.809 -> 0.823)
 HAND_LABELLED = "hand_labelled"
 # A fastText model of the hand-labelled messages alone joins the ensemble: its neutral class is not
 # drowned out by distant labels (Sentiment140's emoticons call "doing laundry" negative). Out-of-sample
@@ -118,21 +118,22 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
     when there are enough of them (the job's fastText hyperparameters, or fastText's defaults, but
     HAND_MEMBER_TRAINING's epochs and learning rate)."""
     log, members = context.log, {}
-    if algorithm_name != ENSEMBLE_MEMBER:
-        log(f"ensemble: training an {ENSEMBLE_MEMBER} with its defaults beside {algorithm_name}")
-        member = predictor.algorithm(ENSEMBLE_MEMBER)
-        members[ENSEMBLE_MEMBER] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
+    if algorithm_name != LSTM_MEMBER:
+        log(f"ensemble: training an {LSTM_MEMBER} with its defaults beside {algorithm_name}")
+        member = predictor.algorithm(LSTM_MEMBER)
+        members[LSTM_MEMBER] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
     hand = data.get(HAND_LABELLED, []) + data.get("feedback", [])
-    if len(hand) >= HAND_MEMBER_MIN_ROWS and len({e.label for e in hand}) >= 2:
+    labels = {e.label for e in hand}
+    if len(hand) < HAND_MEMBER_MIN_ROWS or len(labels) < 2:
+        log(f"ensemble: no fastText model of the {HAND_LABELLED} and feedback messages alone: it needs "
+            f"{HAND_MEMBER_MIN_ROWS} of them with two labels or more, there are {len(hand)} with {len(labels)}")
+    else:
         log(f"ensemble: training fastText on the {len(hand)} {HAND_LABELLED} and feedback messages alone")
         fasttext = predictor.algorithm("blazingtext")
         fasttext_params = {**(params if algorithm_name == "blazingtext" else fasttext.SPEC.defaults()),
                            **HAND_MEMBER_TRAINING}
         members[HAND_LABELLED] = fasttext.train(hand, data["validation"], fasttext_params, context).saved_as(
             HAND_MEMBER_FILE)
-    else:
-        log(f"ensemble: {len(hand)} {HAND_LABELLED} and feedback messages, fewer than {HAND_MEMBER_MIN_ROWS}: "
-            "no fastText model of them alone")
     if context.stop_requested():
         raise TrainingInterrupted("stopped after training the ensemble's members, before evaluating")
     return members
