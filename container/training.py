@@ -90,7 +90,7 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
     manifest = write_manifest(
         env.model_dir, algorithm=algorithm_name, labels=result.trained.labels,
         preprocessing=model.manifest["preprocessing"], **saved, threshold=result.threshold,
-        hyperparameters={**params, **job_params},
+        hyperparameters={**result.trained.manifest.get("hyperparameters", params), **job_params},
         metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
         data=summaries, training_seconds=round(training_seconds, 1))
     (env.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

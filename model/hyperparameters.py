@@ -117,8 +117,9 @@ class Spec:
         rows = ["| name | default | allowed | what it does |", "|---|---|---|---|"]
         for param in self.params.values():
             default = str(param.default).lower() if param.type is bool else param.default
+            default = "unset" if default is None else f"`{default}`"
             allowed = param.allowed().removeprefix("allowed: ")
-            rows.append(f"| `{param.name}` | `{default}` | {allowed} | {param.help} |")
+            rows.append(f"| `{param.name}` | {default} | {allowed} | {param.help} |")
         return "\n".join(rows)
 
     def defaults(self) -> dict[str, Any]:

@@ -22,12 +22,11 @@ OBVIOUS = {
 NOTHING_TO_GO_ON = ["", "   "]
 
 
-def check_obvious_messages(model_dir, skip: tuple[str, ...] = ()) -> None:
+def check_obvious_messages(model_dir) -> None:
     model = predictor.load(model_dir)
     threshold = model.manifest["threshold"]["value"]
     wrong = []
     for label, texts in OBVIOUS.items():
-        texts = [text for text in texts if text not in skip]
         for text, answer in zip(texts, model.predict(texts, k=2)):
             assert sum(answer.probs) <= 1 + 1e-9, (text, answer)
             if answer.labels[0] != label or answer.probs[0] < threshold:
@@ -54,18 +53,13 @@ def small_data_model(tmp_path_factory):
     tree.channel("train", [to_blazingtext_line(e) for e in random.Random(0).sample(tweets, 20_000)])
     result = tree.train()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Unset, the learning rate was scaled to 18,000 rows (10 % held out) × 3 epochs.
+    assert predictor.load(tree.model_dir).manifest["hyperparameters"]["learning_rate"] == pytest.approx(0.463, abs=1e-3)
     return tree.model_dir
 
 
 def test_a_quick_small_data_model_reads_obvious_checkins_right(small_data_model):
-    check_obvious_messages(small_data_model, skip=("not bad at all",))
-
-
-@pytest.mark.xfail(strict=True, reason="known gap (issue 9): 20k tweets teach fastText 'not' and 'bad' as "
-                   "negative so surely that VADER's weight cannot turn it round")
-def test_a_quick_small_data_model_reads_not_bad_as_positive(small_data_model):
-    answer = predictor.load(small_data_model).predict(["not bad at all"])[0]
-    assert answer.labels[0] == "positive"
+    check_obvious_messages(small_data_model)
 
 
 @pytest.mark.slow

@@ -31,7 +31,11 @@ from model.preprocessing import clean_text, preprocessor
     ("@Kenichan http://t.co/x #SoHappy &amp; more", "<user> <url> sohappy & more"),
     ("www.example.com/a?b=c rocks", "<url> rocks"),
     ("Sad :( but ok :-) ;D <3 xD", "sad :( but ok :-) ;d <3 xd"),
-    ("can\u2019t   wait\n\tfor it", "can't wait for it"),
+    ("can\u2019t   wait\n\tfor it", "can't neg-wait neg-for it"),  # an idiom is learned as a mark
+    ("Not bad at all", "not neg-bad neg-at all"),  # negation: two words marked, within the clause
+    ("I don't feel good, but ok", "i don't neg-feel neg-good , but ok"),
+    ("never :( great, no but nice", "never :( great , no but nice"),
+    ("nothing to do", "nothing neg-to neg-do"),
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
     ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
     ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
@@ -57,8 +61,9 @@ def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
     assert top_k(probs, ["a", "b", "c"], 0)[0].labels == ["b"]
 
 
-def test_preprocessor_lookup_refuses_unknown_versions():
-    assert preprocessor({"name": "tweet", "version": 1}) is clean_text
+def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
+    assert preprocessor({"name": "tweet", "version": 2}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 1})("Not bad at all") == "not bad at all"  # before marking
     with pytest.raises(ValueError, match="tweet v99"):
         preprocessor({"name": "tweet", "version": 99})
 
@@ -188,6 +193,18 @@ def test_all_hyperparameter_problems_are_reported_together():
     assert "epochs='0' is out of range; allowed: int in [1, 100]" in message
     assert "early_stopping='yes please' is not a valid bool; allowed: true, false" in message
     assert "unknown hyperparameter 'colour'" in message
+
+
+@pytest.mark.parametrize("given, rows, epochs, expected", [
+    (None, 147_000, 5, 0.05),       # the default job on all the shared data: BlazingText's rate
+    (None, 18_000, 3, 0.05 * 500_000 / 54_000),  # the quick small-data job: raised in proportion
+    (None, 1_000, 1, 0.5),          # capped
+    (0.01, 1_000, 1, 0.01),         # a rate given is a rate kept
+])
+def test_fasttexts_learning_rate_scales_to_the_data_unless_given(given, rows, epochs, expected):
+    from model.fasttext_model import learning_rate
+
+    assert learning_rate({"learning_rate": given, "epochs": epochs}, rows) == pytest.approx(expected)
 
 
 def test_unquote_and_parse_bool():
