@@ -34,8 +34,8 @@ _TOKEN = re.compile(
 # A bag of words reads "not bad" as "not" and "bad", both negative: the words just after a
 # negation are marked as another word ("not neg-bad"). Two words, to the next punctuation
 # (or "but"), scored best on held-out tweets (fastText alone: 81.0 % against 80.6 % for the
-# whole clause and 80.9 % unmarked, 110k tweets); it turned the quick 20,000-tweet model's
-# "not bad at all" from negative to positive.
+# whole clause and 80.9 % unmarked, 110k tweets); the combination's validation accuracy rose
+# 0.843 -> 0.845 (default job) and 0.792 -> 0.801 (20,000 tweets, whose "not bad at all" it turned).
 NEGATED_PREFIX = "neg-"
 NEGATION_SCOPE = 2
 _NEGATION = re.compile(r"(?:not|no|never|nothing|nobody|none|neither|nor|cannot|without|hardly|\w+n't)")
