@@ -146,9 +146,11 @@ def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Exam
     everything = [*validation, *reference]
     has_neutral = NEUTRAL not in base.labels and any(e.label == NEUTRAL for e in everything)
     classes = list(base.labels) + ([NEUTRAL] if has_neutral else [])
-    validation_rows = [e for e in validation if e.label in classes]
-    already = set(validation_rows)  # the sample job's validation channel is the references themselves
-    references = [e for e in reference if e.label in classes and e not in already]
+    references = [e for e in reference if e.label in classes]
+    # References in the validation channel too (the sample job's is the references themselves, and
+    # bench/compare.py adds them for the threshold) still count a third, and once.
+    counted = set(references)
+    validation_rows = [e for e in validation if e.label in classes and e not in counted]
     rows = validation_rows + references
     share = REFERENCE_SHARE if validation_rows and references else float(bool(references))
     # Weights with mean 1: the validation rows carry 1 - share of the total, the references share.

@@ -84,6 +84,14 @@ def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_
     assert mean["neutral"] < min(mean["positive"], mean["negative"]) - 0.2, mean
 
 
+def test_our_check_ins_count_a_third_even_when_the_validation_channel_holds_them(fasttext_tree):
+    base = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
+    snippets = read_path(ROOT / "data" / "sample" / "sentence_polarity.txt")[0][::20]
+    apart = combiner.fit(base, snippets, CHECKINS, log=lambda line: None).combiner
+    within = combiner.fit(base, snippets + CHECKINS, CHECKINS, log=lambda line: None).combiner
+    assert within.weights == apart.weights
+
+
 def test_our_check_ins_are_left_out_for_a_model_of_other_labels(tmp_path):
     """A model labelled "0"/"1" (as augmented manifests often are) must not learn neutral from
     our check-ins alone, nor drop their positive and negative rows."""
