@@ -36,6 +36,7 @@ from model.preprocessing import clean_text, preprocessor
     ("I don't feel good, but ok", "i don't neg-feel neg-good , but ok"),
     ("never :( great, no but nice", "never :( great , no but nice"),
     ("nothing to do", "nothing neg-to neg-do"),
+    ("i dont feel great", "i dont neg-feel neg-great"),  # the apostrophe dropped, as tweets do
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
     ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
     ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
