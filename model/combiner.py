@@ -26,7 +26,7 @@ import numpy as np
 
 from model import lexicon
 from model.datasets import Example
-from model.predictor import Prediction, Predictor, top_k
+from model.predictor import Prediction, Predictor, TrainedPredictor, top_k
 
 NEUTRAL = "neutral"
 REFERENCE_SHARE = 1 / 3
@@ -56,7 +56,8 @@ class CombinedPredictor:
     """A trained predictor (and the members of its ensemble, if any) with its Combiner; answers
     the Predictor interface with the combined probabilities of every label but neutral."""
 
-    def __init__(self, base: Predictor, combiner: Combiner, manifest: dict, members: Sequence[Predictor] = ()):
+    def __init__(self, base: TrainedPredictor, combiner: Combiner, manifest: dict,
+                 members: Sequence[TrainedPredictor] = ()):
         if combiner.inputs != list(base.labels):
             raise ValueError(f"the combiner was fitted for labels {combiner.inputs}, the model has {base.labels}")
         self.base = base
@@ -87,12 +88,16 @@ class CombinedPredictor:
         at most 1: the rest is neutral); all 0 for a text with nothing to go on."""
         lexicon_rows = lexicon.features(texts)
         scores = lexicon_rows @ self._lexicon_weights + self._bias
+        # Each text cleaned once per cleaning function (one, for the models of one job), not per model.
+        cleaned: dict[Callable[[str], str], list[str]] = {}
         for model, weights in zip(self._models, self._model_weights):
-            scores += _log_probs(model.probabilities(texts)) @ weights
+            if model.preprocess not in cleaned:
+                cleaned[model.preprocess] = [model.preprocess(text) for text in texts]
+            scores += _log_probs(model.cleaned_probabilities(cleaned[model.preprocess])) @ weights
         probs = _softmax(scores)[:, self._columns]
-        # Only texts in which the lexicon found nothing are looked at again (cleaned a second time).
+        base_cleaned = cleaned[self.base.preprocess]
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
-            if not self._knows_a_word(texts[row]):
+            if not any(token in self._known for token in base_cleaned[row].split()):
                 probs[row] = 0.0
         return probs
 
@@ -115,11 +120,8 @@ class CombinedPredictor:
     def vocabulary(self) -> Sequence[str]:
         return self.base.vocabulary
 
-    def _knows_a_word(self, text: str) -> bool:
-        return any(token in self._known for token in self.base.preprocess(text).split())
 
-
-def from_manifest(base: Predictor, manifest: dict, model_dir: Path) -> Predictor:
+def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Predictor:
     """`base` combined as its manifest records (with the members of its ensemble, loaded from
     `model_dir`), or `base` itself when it records no combiner."""
     fields = manifest.get("combiner")
@@ -134,8 +136,8 @@ def from_manifest(base: Predictor, manifest: dict, model_dir: Path) -> Predictor
     return CombinedPredictor(base, Combiner(**fields), manifest, members)
 
 
-def fit(base: Predictor, validation: Sequence[Example], reference: Sequence[Example] = (),
-        log: Callable[[str], None] = print, members: dict[str, Predictor] | None = None) -> CombinedPredictor:
+def fit(base: TrainedPredictor, validation: Sequence[Example], reference: Sequence[Example] = (),
+        log: Callable[[str], None] = print, members: dict[str, TrainedPredictor] | None = None) -> CombinedPredictor:
     """Fit the combination on `validation` (messages the model was not trained on): rows of the
     model's labels, and neutral ones, which teach it what no clear feeling looks like.
     `members` (name -> model trained beside it, e.g. on the same data) join as an ensemble.
@@ -186,7 +188,7 @@ def _log_probs(base_probs: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(base_probs, _LOG_FLOOR))  # probabilities are at most 1 (the Predictor's contract)
 
 
-def _input_names(base: Predictor, members: dict[str, Predictor]) -> list[str]:
+def _input_names(base: TrainedPredictor, members: dict[str, TrainedPredictor]) -> list[str]:
     return ([f"log_p_{label}" for label in base.labels]
             + [f"{name}:log_p_{label}" for name, member in members.items() for label in member.labels]
             + list(lexicon.FEATURES))

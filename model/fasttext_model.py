@@ -79,12 +79,15 @@ class FastTextPredictor:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) probabilities, columns in `self.labels` order."""
-        labels, probs = self.model.predict([self.preprocess(text) for text in texts], k=-1)
+        return self.cleaned_probabilities([self.preprocess(text) for text in texts])
+
+    def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
+        labels, probs = self.model.predict(list(cleaned), k=-1)
         # fastText answers each text's labels most probable first: put them back in column order.
         columns = [[self._column[label] for label in row_labels] for row_labels in labels]
-        matrix = np.zeros((len(texts), len(self.labels)))
-        np.put_along_axis(matrix, np.array(columns).reshape(len(texts), -1),
-                          np.array(probs).reshape(len(texts), -1), axis=1)
+        matrix = np.zeros((len(cleaned), len(self.labels)))
+        np.put_along_axis(matrix, np.array(columns).reshape(len(cleaned), -1),
+                          np.array(probs).reshape(len(cleaned), -1), axis=1)
         return np.minimum(matrix, 1.0)  # fastText's softmax can come out a hair above 1.0
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:

@@ -72,6 +72,15 @@ class Predictor(Protocol):
         ...
 
 
+class TrainedPredictor(Predictor, Protocol):
+    """An algorithm's own model (not a combination of several): it also takes text already
+    cleaned, so an ensemble of models with the same cleaning cleans each text once."""
+
+    def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
+        """probabilities() of texts already cleaned by `preprocess`."""
+        ...
+
+
 def algorithm(name: str):
     """The module implementing algorithm `name`."""
     if name not in ALGORITHMS:

@@ -32,12 +32,16 @@ def test_a_trained_model_is_served_through_its_recorded_combination(fasttext_tre
     assert [a.probs for a in model.predict(["", "qwxz zzkj"], k=2)] == [[0.0, 0.0], [0.0, 0.0]]
 
 
-def test_the_folded_weights_give_the_fitted_formula(fasttext_tree):
-    """Serving folds the standardisation into the weights; the fit's formula, spelt out, must agree."""
-    model = predictor.load(fasttext_tree.model_dir)
+@pytest.mark.parametrize("tree", ["fasttext_tree", "ensemble_tree"])
+def test_the_folded_weights_give_the_fitted_formula(tree, request):
+    """Serving folds the standardisation into the weights and cleans each text once for all the
+    ensemble's models; the fit's formula, spelt out with each model cleaning for itself, must agree."""
+    model = predictor.load(request.getfixturevalue(tree).model_dir)
     texts = [e.text for e in CHECKINS]
     c = model.combiner
-    inputs = combiner._inputs([model.base.probabilities(texts)], lexicon.features(texts))
+    assert len(model.members) == len(c.members) == (2 if tree == "ensemble_tree" else 0)
+    inputs = combiner._inputs([m.probabilities(texts) for m in (model.base, *model.members)],
+                              lexicon.features(texts))
     weights = np.asarray(c.weights)
     scores = ((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1] + weights[-1]
     expected = combiner._softmax(scores)[:, [c.classes.index(label) for label in model.labels]]

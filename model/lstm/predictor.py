@@ -43,8 +43,10 @@ class LSTMPredictor:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) softmax probabilities, in input order; the texts of calls made at
         the same moment by other threads go through the network together."""
-        sequences = [encode(self.preprocess(text), self.index, self.max_len) for text in texts]
-        return self._forward(sequences)
+        return self.cleaned_probabilities([self.preprocess(text) for text in texts])
+
+    def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
+        return self._forward([encode(text, self.index, self.max_len) for text in cleaned])
 
     def _forward_all(self, sequences: list[list[int]]) -> np.ndarray:
         """(len(sequences), labels) probabilities of encoded texts, in length-sorted chunks."""
