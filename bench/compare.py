@@ -81,7 +81,7 @@ def channels_and_tests() -> tuple[dict[str, list[Example]], dict[str, list[Examp
 
 def vader_labels(texts: list[str]) -> tuple[list[str], np.ndarray]:
     """VADER's verdicts (compound >= 0 read as positive, as the data README measures it)."""
-    compound = lexicon.features(texts)[:, 0]
+    compound = lexicon.features(texts, lexicon.PLAIN)[:, 0]
     return ["positive" if c >= 0 else "negative" for c in compound], compound
 
 

@@ -86,7 +86,7 @@ class CombinedPredictor:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) combined probabilities of the answered labels (their rows sum to
         at most 1: the rest is neutral); all 0 for a text with nothing to go on."""
-        lexicon_rows = lexicon.features(texts)
+        lexicon_rows = lexicon.features(texts, self.combiner.lexicon)
         scores = lexicon_rows @ self._lexicon_weights + self._bias
         # Each text cleaned once per cleaning function (one, for the models of one job), not per model.
         cleaned: dict[Callable[[str], str], list[str]] = {}
@@ -127,9 +127,9 @@ def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Pr
     fields = manifest.get("combiner")
     if not fields:
         return base
-    if fields.get("lexicon") != lexicon.NAME:
+    if not lexicon.known(fields.get("lexicon")):
         raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
-                         f"{lexicon.NAME!r}")
+                         f"{lexicon.NAME!r} and {lexicon.PLAIN!r}")
     from model.predictor import algorithm  # the members' modules, loaded lazily as the base's are
 
     members = [algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]

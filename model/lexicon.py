@@ -4,7 +4,10 @@ VADER reads raw text, not our cleaned tokens: it scores capitals, "!!!", emotico
 emoji (through its emoji lexicon), negation ("not great") and intensifiers itself.
 It knows words our training data rarely holds (first-person accounts of feelings,
 the closest text to a check-in), so the predictor weighs it against the trained
-model (`model.combiner`).
+model (`model.combiner`). It reads "couldn't be better" as a negation, so it is given
+the text with the negations of such idioms of degree taken out
+(`model.preprocessing.without_degree_negations`); a combination fitted before that
+(lexicon `vader-3.3.2`) is still served with the text as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from functools import lru_cache
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-NAME = "vader-3.3.2"
+from model.preprocessing import without_degree_negations
+
+PLAIN = "vader-3.3.2"  # VADER as it is: the off-the-shelf analyser we compare with
+NAME = "vader-3.3.2-degree"  # VADER reading degree idioms right: what combinations are fitted with now
+_READERS = {NAME: without_degree_negations, PLAIN: lambda text: text}
 FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu")
 PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly as VADER scores them
 CACHED_CHARS = 280  # a tweet's length
@@ -28,9 +35,16 @@ def analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
-def features(texts: Sequence[str]) -> np.ndarray:
-    """(len(texts), 4) float array: VADER's compound (-1..1) and pos/neg/neu shares (0..1) of each text."""
-    return np.array([_scores(text) for text in texts], dtype=np.float64).reshape(len(texts), len(FEATURES))
+def features(texts: Sequence[str], name: str = NAME) -> np.ndarray:
+    """(len(texts), 4) float array: VADER's compound (-1..1) and pos/neg/neu shares (0..1) of each
+    text, as lexicon `name` (NAME or PLAIN) reads it."""
+    read = _READERS[name]
+    return np.array([_scores(read(text)) for text in texts], dtype=np.float64).reshape(len(texts), len(FEATURES))
+
+
+def known(name: str) -> bool:
+    """Whether this server can compute lexicon `name`'s features (a manifest's `combiner.lexicon`)."""
+    return name in _READERS
 
 
 def _scores(text: str) -> tuple[float, ...]:

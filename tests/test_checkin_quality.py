@@ -15,9 +15,10 @@ from model.datasets import filter_labels, read_path, to_blazingtext_line
 
 OBVIOUS = {
     "positive": ["I feel great today", "Had a lovely day with my family", "Really happy and relaxed this evening",
-                 "not bad at all", "Feeling good, work went well 😀"],
+                 "not bad at all", "Feeling good, work went well 😀", "Couldn't be better!"],
     "negative": ["I feel awful and exhausted", "So stressed and anxious about tomorrow",
-                 "meh... not great, to be honest", "Sad and lonely today 😢", "Terrible night, I couldn't sleep"],
+                 "meh... not great, to be honest", "Sad and lonely today 😢", "Terrible night, I couldn't sleep",
+                 "Never felt worse"],
 }
 NOTHING_TO_GO_ON = ["", "   "]
 

@@ -21,7 +21,7 @@ from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
 from model.predictor import Prediction, top_k
-from model.preprocessing import clean_text, preprocessor
+from model.preprocessing import clean_text, preprocessor, without_degree_negations
 
 # --- cleaning ---------------------------------------------------------------
 
@@ -37,6 +37,12 @@ from model.preprocessing import clean_text, preprocessor
     ("never :( great, no but nice", "never :( great , no but nice"),
     ("nothing to do", "nothing neg-to neg-do"),
     ("i dont feel great", "i dont neg-feel neg-great"),  # the apostrophe dropped, as tweets do
+    ("Couldn't be better!", "couldn't be better !"),  # a negation of degree: the feeling holds
+    ("could not be happier", "could not be happier"),
+    ("I've never been more ashamed", "i've never been more ashamed"),
+    ("it can't get any worse", "it can't get any worse"),
+    ("not feeling better", "not neg-feeling neg-better"),  # a plain negation of a comparative
+    ("never been so tired", "never neg-been neg-so tired"),
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
     ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
     ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
@@ -44,6 +50,18 @@ from model.preprocessing import clean_text, preprocessor
 ])
 def test_clean_text(raw, cleaned):
     assert clean_text(raw) == cleaned
+
+
+@pytest.mark.parametrize("raw, for_vader", [
+    ("Couldn't be better!", "be better!"),
+    ("I could NOT be happier", "I could be happier"),
+    ("never felt better, honestly", "felt better, honestly"),
+    ("it can\u2019t get any worse", "it get any worse"),
+    ("I'm not feeling better", "I'm not feeling better"),  # a plain negation stays
+    ("can't wait", "can't wait"),
+])
+def test_vader_is_given_degree_idioms_without_their_negation(raw, for_vader):
+    assert without_degree_negations(raw) == for_vader
 
 
 def test_clean_text_is_idempotent_on_real_text():
@@ -63,7 +81,8 @@ def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
 
 
 def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
-    assert preprocessor({"name": "tweet", "version": 2}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 3}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 2})("never felt better") == "never neg-felt neg-better"
     assert preprocessor({"name": "tweet", "version": 1})("Not bad at all") == "not bad at all"  # before marking
     with pytest.raises(ValueError, match="tweet v99"):
         preprocessor({"name": "tweet", "version": 99})
