@@ -17,7 +17,8 @@ messages. Then prints, beside VADER:
 | Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
 
 with per-class F1 and confusion matrices, and draws docs/unrecognized-<algorithm>.png
-(coverage and accuracy over every threshold). Asserts nothing.
+(coverage and accuracy over every threshold; other -p settings add themselves to the name,
+e.g. unrecognized-blazingtext-ensemble-false.png). Asserts nothing.
 
     python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...]
 """
@@ -142,7 +143,11 @@ def main() -> int:
         print(f"| Sentiment140 test: neutral unrecognized / polar unrecognized / accuracy on the rest | — | "
               f"{neutral:.1%} / {polar_share:.1%} / {accuracy:.1%} |")
         print("\n" + "\n".join(details))
-        plot(at, threshold, ROOT / "docs" / f"unrecognized-{manifest['algorithm']}.png", manifest["algorithm"])
+        # Other settings than the algorithm get a plot of their own: docs/ keeps the defaults'.
+        settings = "".join(f"-{item.replace('=', '-')}" for item in hyperparameters
+                           if not item.startswith("algorithm="))
+        plot(at, threshold, ROOT / "docs" / f"unrecognized-{manifest['algorithm']}{settings}.png",
+             manifest["algorithm"])
     return 0
 
 
