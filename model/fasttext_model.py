@@ -118,28 +118,13 @@ def train(train_set: list[Example], validation: list[Example] | None, params: di
     train_file = context.work_dir / "fasttext-train.txt"
     # fastText reads the file in order and never shuffles: label-sorted input (Sentiment140
     # is all negatives, then all positives) gave models of 0.60-0.75 dev accuracy by seed.
-    scaled = params["learning_rate"] is None
     params = {**params, "learning_rate": learning_rate(params, len(train_set))}
+    context.log(f"learning_rate={params['learning_rate']:.4g}")
     shuffled = list(train_set)
     random.Random(params["seed"]).shuffle(shuffled)
     write_blazingtext((Example(clean_text(e.text), e.label) for e in shuffled), train_file)
     model_file = context.work_dir / BLAZINGTEXT_MODEL_FILE
-    while True:
-        context.log(f"learning_rate={params['learning_rate']:.4g}")
-        try:
-            _run_stoppable(lambda run=params: _fit(train_file, validation, run, context).save_model(str(model_file)),
-                           context)
-            break
-        except RuntimeError as error:
-            if "NaN" not in str(error):
-                raise
-            rate = params["learning_rate"]
-            # A rate we chose that diverged (seen once at 0.5, on 6,700 rows): halve it, as far as BlazingText's.
-            if not scaled or rate <= BLAZINGTEXT_LEARNING_RATE:
-                raise RuntimeError(f"fastText diverged (its loss became NaN) at learning_rate={rate:.4g}: "
-                                   "give a lower learning_rate") from error
-            params = {**params, "learning_rate": max(BLAZINGTEXT_LEARNING_RATE, rate / 2)}
-            context.log(f"fastText diverged (loss NaN) at learning_rate={rate:.4g}: training again at half of it")
+    _run_stoppable(lambda: _fit(train_file, validation, params, context).save_model(str(model_file)), context)
     train_file.unlink()
     model = fasttext.load_model(str(model_file))
     return FastTextPredictor(model, clean_text, {"algorithm": "blazingtext", "preprocessing": PREPROCESSING,
