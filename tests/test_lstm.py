@@ -232,6 +232,18 @@ def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(ls
     _assert_same_weights(_weights(tree), _weights(lstm_tree[0]))
 
 
+def test_pretraining_starts_the_embeddings_from_fasttext_word_vectors(tmp_path):
+    train = _examples(sample_split()["train"][::4])
+    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k != "algorithm"} | {"epochs": "1"})
+    logged: list[str] = []
+    pretrained = lstm.train(train, None, params | {"pretrain_epochs": 1},
+                            TrainingContext(tmp_path, None, 2, logged.append))
+    assert any(line.startswith("pretrained ") and "word vectors with fastText" in line for line in logged), logged
+    plain = lstm.train(train, None, params, TrainingContext(tmp_path, None, 2, lambda line: None))
+    assert not np.array_equal(pretrained.weights["encoder/embed/W"], plain.weights["encoder/embed/W"])
+    assert np.isfinite(pretrained.weights["encoder/embed/W"]).all()
+
+
 def test_checkpoint_of_other_hyperparameters_is_not_resumed(tmp_path):
     tree = _tree(tmp_path, {**FAST_LSTM, "epochs": "1"}, channels=("train",))
     assert tree.train().returncode == 0

@@ -200,12 +200,15 @@ def _pretrain_embeddings(table: np.ndarray, vocabulary: list[str], cleaned: list
     cleaned training texts, scaled to the random init's spread. One fastText thread: reproducible."""
     import fasttext  # only this option needs it
 
+    from model.fasttext_model import zeroed_allocations
+
     started = time.monotonic()
     corpus = context.work_dir / "lstm-pretrain.txt"
     corpus.write_text("".join(text + "\n" for text in cleaned), encoding="utf-8")
-    vectors = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=table.shape[1],
-                                          epoch=params["pretrain_epochs"], minCount=params["min_count"],
-                                          thread=1, verbose=0)
+    with zeroed_allocations():
+        vectors = fasttext.train_unsupervised(str(corpus), model="skipgram", dim=table.shape[1],
+                                              epoch=params["pretrain_epochs"], minCount=params["min_count"],
+                                              thread=1, verbose=0)
     corpus.unlink()
     learned = np.stack([vectors.get_word_vector(word) for word in vocabulary[UNK + 1:]]).astype(np.float32)
     table[UNK + 1:] = learned * (table[UNK + 1:].std() / max(float(learned.std()), 1e-6))
