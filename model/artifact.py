@@ -17,6 +17,8 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+# What to do about a model made by another version of this image (format, cleaning, lexicon).
+SERVE_OR_RETRAIN = "serve it with the image that trained it, or train it again with this one"
 
 
 def model_files(manifest: dict) -> list[str]:
@@ -46,7 +48,7 @@ def read_manifest(model_dir: Path) -> dict | None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: manifest format {manifest.get('format_version')} is not "
-                         f"the {FORMAT_VERSION} this server reads")
+                         f"the {FORMAT_VERSION} this server reads: {SERVE_OR_RETRAIN}")
     return manifest
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model import lexicon
+from model.artifact import SERVE_OR_RETRAIN
 from model.datasets import Example
 from model.predictor import Prediction, Predictor, TrainedPredictor, top_k
 
@@ -129,7 +130,7 @@ def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Pr
         return base
     if not lexicon.known(fields.get("lexicon")):
         raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
-                         f"{lexicon.NAME!r} and {lexicon.PLAIN!r}")
+                         f"{lexicon.NAME!r} and {lexicon.PLAIN!r}: {SERVE_OR_RETRAIN}")
     from model.predictor import algorithm  # the members' modules, loaded lazily as the base's are
 
     members = [algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]

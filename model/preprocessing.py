@@ -12,6 +12,8 @@ import html
 import re
 from collections.abc import Callable
 
+from model.artifact import SERVE_OR_RETRAIN
+
 NAME = "tweet"
 VERSION = 3  # 3: degree idioms left unmarked; 2: negation marked; 1: unmarked (each still served)
 PREPROCESSING = {"name": NAME, "version": VERSION}
@@ -154,5 +156,5 @@ def preprocessor(spec: dict) -> Callable[[str], str]:
     if key not in _PREPROCESSORS:
         known = ", ".join(f"{n} v{v}" for n, v in _PREPROCESSORS)
         raise ValueError(f"the model was trained with text preprocessing {key[0]} v{key[1]}, "
-                         f"which this server does not have (it has: {known})")
+                         f"which this server does not have (it has: {known}): {SERVE_OR_RETRAIN}")
     return _PREPROCESSORS[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import struct
@@ -77,3 +78,13 @@ def test_serve_refuses_model_files_that_do_not_match_the_manifest(fasttext_tree,
     server = start_server(folder, healthy=False)
     assert server.process.wait(timeout=60) != 0
     assert "do not match" in server.log()
+
+
+def test_serve_refuses_a_manifest_of_another_format_saying_what_to_do(fasttext_tree, start_server, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(fasttext_tree.model_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    server = start_server(folder, healthy=False)
+    assert server.process.wait(timeout=60) != 0
+    assert "manifest format 2" in server.log() and "image that trained it" in server.log()
