@@ -128,10 +128,11 @@ def without_degree_negations(text: str) -> str:
     """Raw `text` with the negation of each degree idiom taken out, the rest as it was
     ("Couldn't be better!" -> "be better!"): what VADER (model.lexicon) should read, for it
     reads them as plain negations. The idioms are found by the rule clean_text uses."""
-    if not _MAY_NEGATE.search(text.lower().replace("\u2019", "'")):
+    lowered = text.translate(_APOSTROPHES).lower()  # clean_text's apostrophes and case
+    if not _MAY_NEGATE.search(lowered):
         return text
     pieces = text.split()
-    words = [piece.lower().translate(_APOSTROPHES).strip(".,;:!?\"()") for piece in pieces]
+    words = [word.strip(".,;:!?\"()") for word in lowered.split()]
     kept = [piece for i, piece in enumerate(pieces) if not _is_degree_idiom(words, i)]
     return text if len(kept) == len(pieces) else " ".join(kept)
 

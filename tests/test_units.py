@@ -57,6 +57,7 @@ def test_clean_text(raw, cleaned):
     ("I could NOT be happier", "I could be happier"),
     ("never felt better, honestly", "felt better, honestly"),
     ("it can\u2019t get any worse", "it get any worse"),
+    ("couldn`t be better", "be better"),  # clean_text's other apostrophes too
     ("I'm not feeling better", "I'm not feeling better"),  # a plain negation stays
     ("can't wait", "can't wait"),
 ])
