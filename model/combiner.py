@@ -128,9 +128,9 @@ def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Pr
     fields = manifest.get("combiner")
     if not fields:
         return base
-    if not lexicon.known(fields.get("lexicon")):
+    if fields.get("lexicon") not in lexicon.NAMES:
         raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
-                         f"{lexicon.NAME!r} and {lexicon.PLAIN!r}: {SERVE_OR_RETRAIN}")
+                         f"{', '.join(map(repr, lexicon.NAMES))}: {SERVE_OR_RETRAIN}")
     from model.predictor import algorithm  # the members' modules, loaded lazily as the base's are
 
     members = [algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]

@@ -23,6 +23,7 @@ from model.preprocessing import without_degree_negations
 PLAIN = "vader-3.3.2"  # VADER as it is: the off-the-shelf analyser we compare with
 NAME = "vader-3.3.2-degree"  # VADER reading degree idioms right: what combinations are fitted with now
 _READERS = {NAME: without_degree_negations, PLAIN: lambda text: text}
+NAMES = tuple(_READERS)  # the lexicon readings this server serves
 FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu")
 PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly as VADER scores them
 CACHED_CHARS = 280  # a tweet's length
@@ -40,11 +41,6 @@ def features(texts: Sequence[str], name: str = NAME) -> np.ndarray:
     text, as lexicon `name` (NAME or PLAIN) reads it."""
     read = _READERS[name]
     return np.array([_scores(read(text)) for text in texts], dtype=np.float64).reshape(len(texts), len(FEATURES))
-
-
-def known(name: str) -> bool:
-    """Whether this server can compute lexicon `name`'s features (a manifest's `combiner.lexicon`)."""
-    return name in _READERS
 
 
 def _scores(text: str) -> tuple[float, ...]:
