@@ -255,7 +255,7 @@ fasttext_model.train(rows, None, params, TrainingContext(work_dir=work, threads=
 
 def test_fasttext_trains_on_memory_the_process_used_before(tmp_path):
     """fastText 0.9.3 leaves 9/10 of its input matrix uninitialised (one tenth per thread): on
-    used memory, not fresh pages, it failed with "Encountered NaN." (in CI once; here at each of 5 seeds)."""
+    used memory, not fresh pages, it failed with "Encountered NaN." (CI once; before the fix, 5 seeds of 5)."""
     result = subprocess.run([sys.executable, "-c", TRAIN_AFTER_READING, str(tmp_path), str(SAMPLE)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
