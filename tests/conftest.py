@@ -24,7 +24,8 @@ FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "q
                  "min_count": "1", "ensemble": "false"}  # the ensemble has its own fixture
 # Small and fast, still a real model (~75 % on the sample's test split).
 FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
-             "min_count": "1"}
+             "min_count": "1", "ensemble": "false"}
+JOB_KEYS = ("algorithm", "ensemble")  # FAST_LSTM's keys that are the job's, not the LSTM's
 
 
 def shared_data(relative: str) -> Path:
@@ -132,6 +133,15 @@ def ensemble_tree(tmp_path_factory) -> OptMl:
     channels["hand_labelled"] = channels["train"][::5]
     channels["train"] = [line for i, line in enumerate(channels["train"]) if i % 5]
     return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=channels)
+
+
+@pytest.fixture(scope="session")
+def lstm_ensemble_tree(tmp_path_factory) -> OptMl:
+    """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it."""
+    channels = sample_split()
+    channels["hand_labelled"] = channels["train"][::5]
+    channels["train"] = [line for i, line in enumerate(channels["train"]) if i % 5]
+    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=channels)
 
 
 @pytest.fixture(scope="session")

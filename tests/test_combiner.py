@@ -101,6 +101,26 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
         predictor.load(damaged)
 
 
+def test_the_lstm_job_has_fasttext_beside_it_under_a_name_of_its_own(lstm_ensemble_tree):
+    model_dir = lstm_ensemble_tree.model_dir
+    manifest = read_manifest(model_dir)
+    assert manifest["algorithm"] == "lstm"
+    assert [(m["name"], m["algorithm"], m["labels"]) for m in manifest["combiner"]["members"]] == [
+        ("blazingtext", "blazingtext", ["negative", "positive"]),
+        ("hand_labelled", "blazingtext", ["negative", "positive"])]
+    # No model.bin: a BlazingText user must not take an LSTM job's artifact for a fastText one.
+    assert model_files(manifest) == ["fasttext.bin", "hand_labelled.bin", "lstm.npz", "vocab.json"]
+    assert not (model_dir / "model.bin").exists()
+    beside = fasttext.load_model(str(model_dir / "fasttext.bin"))
+    assert sorted(beside.get_labels()) == ["__label__negative", "__label__positive"]
+    model = predictor.load(model_dir)
+    assert [type(m).__name__ for m in (model.base, *model.members)] == [
+        "LSTMPredictor", "FastTextPredictor", "FastTextPredictor"]
+    reply = AppClient(model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
+    assert reply.status_code == 200
+    assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
+
+
 def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_tree):
     base = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
     assert "neutral" not in base.labels

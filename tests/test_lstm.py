@@ -17,7 +17,7 @@ import chainer.functions as F
 import numpy as np
 import pytest
 from chainer import serializers
-from conftest import FAST_LSTM, ROOT, OptMl, sample_split
+from conftest import FAST_LSTM, JOB_KEYS, ROOT, OptMl, sample_split
 
 from model import lstm, predictor
 from model.artifact import read_manifest
@@ -186,7 +186,7 @@ def test_threads_predicting_at_once_each_get_their_own_texts_answer(lstm_tree):
 
 def test_same_seed_gives_identical_weights():
     train = _examples(sample_split()["train"][::4])
-    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k != "algorithm"} | {"epochs": "1"})
+    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k not in JOB_KEYS} | {"epochs": "1"})
     weights = []
     for _ in range(2):
         with tempfile.TemporaryDirectory() as work:
@@ -234,7 +234,7 @@ def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(ls
 
 def test_pretraining_starts_the_embeddings_from_fasttext_word_vectors(tmp_path):
     train = _examples(sample_split()["train"][::4])
-    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k != "algorithm"} | {"epochs": "1"})
+    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k not in JOB_KEYS} | {"epochs": "1"})
     logged: list[str] = []
     pretrained = lstm.train(train, None, params | {"pretrain_epochs": 1},
                             TrainingContext(tmp_path, None, 2, logged.append))
