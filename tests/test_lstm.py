@@ -198,6 +198,21 @@ def test_same_seed_gives_identical_weights():
     assert not np.array_equal(other.weights["encoder/embed/W"], weights[0]["encoder/embed/W"])
 
 
+def test_the_model_is_the_mean_of_the_last_epochs_weights(tmp_path):
+    train = _examples(sample_split()["train"][::4])
+    params = lstm.SPEC.parse({k: v for k, v in FAST_LSTM.items() if k not in JOB_KEYS})
+
+    def weights(epochs: int, average_epochs: int) -> dict[str, np.ndarray]:
+        run = params | {"epochs": epochs, "average_epochs": average_epochs}
+        return lstm.train(train, None, run, TrainingContext(tmp_path, None, 2, lambda line: None)).weights
+
+    first, second = weights(1, 1), weights(2, 1)  # each epoch's own weights (the same seed, the same first epoch)
+    averaged = weights(2, 2)
+    for name, array in averaged.items():
+        assert not np.array_equal(first[name], second[name]), name
+        np.testing.assert_allclose(array, (first[name] + second[name]) / 2, rtol=1e-6, atol=1e-7)
+
+
 def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupted_run(lstm_tree, tmp_path):
     tree = _tree(tmp_path, FAST_LSTM)
     checkpoint = tree.root / "checkpoints" / lstm.CHECKPOINT_FILE

@@ -29,7 +29,7 @@ __all__ = ["CHECKPOINT_FILE", "SPEC", "VOCAB_FILE", "WEIGHTS_FILE", "LSTMPredict
 
 def train(train_set: list[Example], validation: list[Example] | None, params: dict,
           context: TrainingContext) -> LSTMPredictor:
-    """Train on `train_set`; with early_stopping and `validation`, keep the best epoch's weights.
+    """Train on `train_set`; with early_stopping and `validation`, keep the best epoch's model.
     (Imports Chainer, which a server never needs.)"""
     from model.lstm import training
 

@@ -1,7 +1,8 @@
 """Resumable training: what a checkpoint holds, and writing and reading it atomically.
 
 A checkpoint (`lstm-checkpoint.npz` in the job's checkpoint dir) holds the
-network's and the best epoch's weights, Adam's state, NumPy's global RNG (dropout
+network's weights, those of the last epochs' ends (averaged into the model) and
+of the best epoch's model, Adam's state, NumPy's global RNG (dropout
 draws from it) and the loop's counters, under a fingerprint of the hyperparameters
 and data: one made from anything else is not resumed.
 """
@@ -24,12 +25,13 @@ from model.lstm.network import Classifier, network_weights, set_network_weights
 from model.lstm.spec import CHECKPOINT_FILE
 from model.preprocessing import PREPROCESSING
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: with the last epochs' weights
 
 
 class TrainingState:
     """Everything a checkpoint holds besides the network and optimizer: where the loop is, the
-    running loss and accuracy of the epoch in progress, and early stopping's best epoch."""
+    running loss and accuracy of the epoch in progress, the weights at the last epochs' ends (newest
+    last; their mean is the model) and early stopping's best epoch and its model's weights."""
 
     def __init__(self) -> None:
         self.epoch = 0  # epochs completed
@@ -41,10 +43,11 @@ class TrainingState:
         self.best_epoch = 0
         self.since_best = 0
         self.finished = False
+        self.recent_weights: list[dict[str, np.ndarray]] = []
         self.best_weights: dict[str, np.ndarray] | None = None
 
     def meta(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "best_weights"}
+        return {k: v for k, v in vars(self).items() if k not in ("recent_weights", "best_weights")}
 
 
 def fingerprint(train_set: Sequence[Example], validation: Sequence[Example] | None, params: dict) -> str:
@@ -84,6 +87,8 @@ def save_checkpoint(path: Path, network: Classifier, optimizer: chainer.Optimize
     arrays: dict[str, np.ndarray] = {"meta": _json_array({**state.meta(), "fingerprint": data_fingerprint}),
                                      "vocabulary": _json_array(vocabulary)}
     arrays.update({f"model/{k}": v for k, v in network_weights(network).items()})
+    for number, weights in enumerate(state.recent_weights):
+        arrays.update({f"recent{number}/{k}": v for k, v in weights.items()})
     if state.best_weights is not None:
         arrays.update({f"best/{k}": v for k, v in state.best_weights.items()})
     serializer = serializers.DictionarySerializer()
@@ -120,6 +125,8 @@ def load_checkpoint(path: Path, network: Classifier, optimizer: chainer.Optimize
     for key in state.meta():
         setattr(state, key, meta[key])
     set_network_weights(network, _under(arrays, "model/"))
+    while recent := _under(arrays, f"recent{len(state.recent_weights)}/"):
+        state.recent_weights.append(recent)
     state.best_weights = _under(arrays, "best/") or None
     serializers.NpzDeserializer(_under(arrays, "optimizer/")).load(optimizer)
     position, has_gauss = (int(v) for v in arrays["rng/extra"])

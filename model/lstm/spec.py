@@ -16,8 +16,10 @@ SPEC = Spec(
     Param("max_vocab", int, 50_000, "most frequent words kept; the rest are unknown", 10, 10_000_000),
     Param("min_count", int, 2, "words seen fewer times are unknown", 1, 1_000_000),
     Param("max_len", int, 64, "tokens kept per text (longer texts are truncated)", 1, 10_000),
+    Param("average_epochs", int, 2, "the model is the mean of the weights at the end of the last this many "
+                                    "epochs (1: the last epoch's own)", 1, 1000),
     Param("early_stopping", bool, True, "stop when validation accuracy stops improving and keep the "
-                                        "best epoch's weights (needs a validation channel; else ignored)"),
+                                        "best epoch's model (needs a validation channel; else ignored)"),
     Param("patience", int, 2, "early stopping: epochs without improvement before stopping", 1, 1000),
     Param("grad_clip", float, 5.0, "clip the gradient's global L2 norm to this (0: no clipping)", 0, 1e6),
     Param("weight_decay", float, 0.0, "L2 weight decay (0: none)", 0, 1),
