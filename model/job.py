@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import combiner, predictor, threshold
+from model import combiner, lexicon, predictor, threshold
 from model.artifact import read_manifest
 from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import Example, read_path, stratified_split
@@ -83,6 +83,10 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
             log("no validation channel, and too few train rows to hold any out: no lexicon, no threshold")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
     train_set = data["train"] + data.get(HAND_LABELLED, []) + data.get("feedback", []) * job["feedback_weight"]
+    if job["lexicon"] and {e.label for e in train_set} >= lexicon.TRAINING_LABELS:
+        words = lexicon.training_examples()
+        train_set += words
+        log(f"lexicon: {len(words)} examples of VADER's words of feeling join the training rows")
     trained = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
     if context.stop_requested():
         raise TrainingInterrupted("stopped after training, before evaluating and saving")
