@@ -17,15 +17,21 @@ DATA = ROOT.parent / "shared" / "data"
 POLAR = {"positive", "negative"}
 
 
-def hyperparameter_flags(doc: str) -> list[str]:
-    """Parse `-p NAME=VALUE` flags (the script's --help is `doc`'s first paragraph); exit when
-    ../shared/data is missing. Returns the NAME=VALUE items."""
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+def flags(doc: str, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse `-p NAME=VALUE` flags (`args.hyperparameter`, the NAME=VALUE items) and any others
+    `parser` has; the script's --help is `doc`'s first paragraph. Exits when ../shared/data is missing."""
+    parser = parser or argparse.ArgumentParser()
+    parser.description = doc.split("\n\n")[0]
     parser.add_argument("-p", "--hyperparameter", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     if not (DATA / "sentiment140").exists():
         sys.exit(f"needs {DATA}")
-    return args.hyperparameter
+    return args
+
+
+def hyperparameter_flags(doc: str) -> list[str]:
+    """The `-p NAME=VALUE` items of a script that takes no other flags (see `flags`)."""
+    return flags(doc).hyperparameter
 
 
 def training_data(validation_share: float = 0.0) -> tuple[list[Example], list[Example]]:
