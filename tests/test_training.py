@@ -12,7 +12,8 @@ import fasttext
 import pytest
 from conftest import FAST_FASTTEXT, ROOT, SAMPLE, sample_split
 
-from model import predictor
+from model import fasttext_model, predictor
+from model.artifact import read_manifest
 
 
 def test_trains_from_string_hyperparameters_and_writes_model_manifest_metrics(fasttext_tree):
@@ -145,6 +146,25 @@ def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(op
     (opt_ml.output_dir / "failure").write_text("ValueError: an earlier run failed")
     assert opt_ml.train().returncode == 0
     assert opt_ml.failure is None
+
+
+def test_the_models_learn_vaders_words_of_feeling_the_sample_lacks(fasttext_tree, opt_ml):
+    """"heartbroken" is in no row of the sample; with the lexicon on, VADER's words teach it."""
+    assert not any("heartbroken" in line for line in SAMPLE.read_text(encoding="utf-8").splitlines())
+    model = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
+    assert {"heartbroken", "neg-heartbroken"} <= set(model.vocabulary)
+    assert model.predict(["heartbroken"])[0].labels == ["negative"]
+    # Not with the lexicon off, nor for labels of another meaning ("1"/"0", as augmented manifests have).
+    renamed = [line.replace("__label__positive", "__label__1").replace("__label__negative", "__label__0")
+               for line in sample_split()["train"]]
+    for lexicon_on, lines in (("false", sample_split()["train"]), ("true", renamed)):
+        opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1", "lexicon": lexicon_on})
+        opt_ml.channel("train", lines)
+        result = opt_ml.train()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "VADER's words" not in result.stdout
+        vocabulary = fasttext_model.load(opt_ml.model_dir, read_manifest(opt_ml.model_dir)).vocabulary
+        assert "heartbroken" not in vocabulary
 
 
 def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_members(opt_ml):

@@ -17,6 +17,7 @@ from container import content_types
 from container.environment import ConfigurationError, ServingSettings, TrainingEnvironment
 from container.formats import parse_custom_attributes
 from container.training import local_environment
+from model import lexicon
 from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
@@ -63,6 +64,15 @@ def test_clean_text(raw, cleaned):
 ])
 def test_vader_is_given_degree_idioms_without_their_negation(raw, for_vader):
     assert without_degree_negations(raw) == for_vader
+
+
+def test_vaders_words_of_feeling_are_training_examples_negated_the_other_way_round():
+    examples = lexicon.training_examples()
+    assert len(examples) == 24_156 and len(set(examples)) == len(examples) // lexicon.TRAINING_REPEATS
+    labelled = dict(set(examples))
+    assert labelled["great"] == labelled["not heartbroken"] == "positive"
+    assert labelled["heartbroken"] == labelled["not great"] == "negative"
+    assert "okay" not in labelled and ":)" not in labelled  # too faint; emoticons are VADER's to read
 
 
 def test_clean_text_is_idempotent_on_real_text():
