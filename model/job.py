@@ -61,12 +61,14 @@ SPEC = Spec(
 class Result:
     """model: what serving loads (the trained model, combined with the lexicon when it was);
     trained: the algorithm's own model; metrics: per evaluated channel; threshold: the chosen
-    unrecognized threshold and what it gives on validation (None without validation)."""
+    unrecognized threshold and what it gives on validation (None without validation);
+    lexicon_rows: how many of VADER's words the models trained on besides the channels."""
 
     model: predictor.Predictor
     trained: predictor.Predictor
     metrics: dict[str, dict]
     threshold: dict | None
+    lexicon_rows: int
 
 
 def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Example]],
@@ -83,8 +85,10 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
             log("no validation channel, and too few train rows to hold any out: no lexicon, no threshold")
     # Human-labelled feedback is scarce and aimed at what the model got wrong: it counts more.
     train_set = data["train"] + data.get(HAND_LABELLED, []) + data.get("feedback", []) * job["feedback_weight"]
-    if job["lexicon"] and {e.label for e in train_set} >= lexicon.TRAINING_LABELS:
-        words = lexicon.training_examples()
+    # The models learn VADER's words of feeling too, when the lexicon is on and the labels are its kind.
+    lexicon_applies = job["lexicon"] and {e.label for e in train_set} >= lexicon.TRAINING_LABELS
+    words = lexicon.training_examples() if lexicon_applies else []
+    if words:
         train_set += words
         log(f"lexicon: {len(words)} examples of VADER's words of feeling join the training rows")
     trained = predictor.algorithm(algorithm_name).train(train_set, data.get("validation"), params, context)
@@ -116,7 +120,7 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
                     np.array(result["neutral_confidences"]) < chosen["value"]))
         for line in metric_lines(channel, metrics[channel]):
             log(line)
-    return Result(model, trained, metrics, chosen)
+    return Result(model, trained, metrics, chosen, len(words))
 
 
 def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example], data: dict[str, list[Example]],

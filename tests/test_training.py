@@ -12,7 +12,7 @@ import fasttext
 import pytest
 from conftest import FAST_FASTTEXT, ROOT, SAMPLE, sample_split
 
-from model import fasttext_model, predictor
+from model import fasttext_model, lexicon, predictor
 from model.artifact import read_manifest
 
 
@@ -151,7 +151,9 @@ def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(op
 def test_the_models_learn_vaders_words_of_feeling_the_sample_lacks(fasttext_tree, opt_ml):
     """"heartbroken" is in no row of the sample; with the lexicon on, VADER's words teach it."""
     assert not any("heartbroken" in line for line in SAMPLE.read_text(encoding="utf-8").splitlines())
-    model = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
+    manifest = read_manifest(fasttext_tree.model_dir)
+    assert manifest["lexicon_training_rows"] == len(lexicon.training_examples())
+    model = fasttext_model.load(fasttext_tree.model_dir, manifest)
     assert {"heartbroken", "neg-heartbroken"} <= set(model.vocabulary)
     assert model.predict(["heartbroken"])[0].labels == ["negative"]
     # Not with the lexicon off, nor for labels of another meaning ("1"/"0", as augmented manifests have).
@@ -163,8 +165,9 @@ def test_the_models_learn_vaders_words_of_feeling_the_sample_lacks(fasttext_tree
         result = opt_ml.train()
         assert result.returncode == 0, result.stdout + result.stderr
         assert "VADER's words" not in result.stdout
-        vocabulary = fasttext_model.load(opt_ml.model_dir, read_manifest(opt_ml.model_dir)).vocabulary
-        assert "heartbroken" not in vocabulary
+        manifest = read_manifest(opt_ml.model_dir)
+        assert manifest["lexicon_training_rows"] == 0
+        assert "heartbroken" not in fasttext_model.load(opt_ml.model_dir, manifest).vocabulary
 
 
 def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_members(opt_ml):
