@@ -124,24 +124,25 @@ def fasttext_tree(tmp_path_factory) -> OptMl:
     return _trained(tmp_path_factory, FAST_FASTTEXT, {"SM_NUM_CPUS": "1"})
 
 
-@pytest.fixture(scope="session")
-def ensemble_tree(tmp_path_factory) -> OptMl:
-    """A fastText model, an LSTM (its defaults) and a fastText model of the hand_labelled channel
-    (every fifth row of the sample's train split, 1,706 rows) weighed together with the lexicon,
-    trained by `train` on the bundled sample."""
+def _with_hand_labelled() -> dict[str, list[str]]:
+    """The sample's split with every fifth train row (1,706) moved to a hand_labelled channel."""
     channels = sample_split()
     channels["hand_labelled"] = channels["train"][::5]
     channels["train"] = [line for i, line in enumerate(channels["train"]) if i % 5]
-    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=channels)
+    return channels
+
+
+@pytest.fixture(scope="session")
+def ensemble_tree(tmp_path_factory) -> OptMl:
+    """A fastText model, an LSTM (its defaults) and a fastText model of the hand_labelled channel
+    weighed together with the lexicon, trained by `train` on the bundled sample."""
+    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
 def lstm_ensemble_tree(tmp_path_factory) -> OptMl:
     """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it."""
-    channels = sample_split()
-    channels["hand_labelled"] = channels["train"][::5]
-    channels["train"] = [line for i, line in enumerate(channels["train"]) if i % 5]
-    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=channels)
+    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
