@@ -29,9 +29,9 @@ EVALUATED_CHANNELS = ("validation", "test")
 REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
 # The ensemble's other algorithm, trained with its defaults beside the job's: fastText's bag of words and the
 # LSTM's word order err differently (fastText + VADER 0.809 on validation, with the LSTM 0.823; the LSTM job's
-# out-of-sample 0.839 -> 0.842 with fastText). Its file name beside the job's own files.
+# out-of-sample 0.839 -> 0.842 with fastText).
 OTHER_ALGORITHM = {"blazingtext": "lstm", "lstm": "blazingtext"}
-OTHER_MEMBER_FILE = {"blazingtext": "fasttext.bin"}  # not model.bin: that is BlazingText's, not an LSTM job's
+FASTTEXT_MEMBER_FILE = "fasttext.bin"  # fastText beside an LSTM: not model.bin, which says "a BlazingText model"
 HAND_LABELLED = "hand_labelled"
 # A fastText model of the hand-labelled messages alone joins the ensemble: its neutral class is not
 # drowned out by distant labels (Sentiment140's emoticons call "doing laundry" negative). Out-of-sample
@@ -134,8 +134,8 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
     log(f"ensemble: training {other} with its defaults beside {algorithm_name}")
     member = predictor.algorithm(other)
     members[other] = member.train(train_set, data["validation"], member.SPEC.defaults(), context)
-    if other in OTHER_MEMBER_FILE:
-        members[other] = members[other].saved_as(OTHER_MEMBER_FILE[other])
+    if other == "blazingtext":  # the LSTM's own files (lstm.npz, vocab.json) never clash with fastText's
+        members[other] = members[other].saved_as(FASTTEXT_MEMBER_FILE)
     hand = data.get(HAND_LABELLED, []) + data.get("feedback", [])
     labels = {e.label for e in hand}
     if len(hand) < HAND_MEMBER_MIN_ROWS or len(labels) < 2:
