@@ -23,6 +23,7 @@ e.g. unrecognized-blazingtext-ensemble-false.png). Asserts nothing.
 `--unseen tweeteval` (or `polarity`) leaves that set out of training and validation altogether:
 its test then measures a kind of text the job never saw, as the held-out evaluation's
 first-person accounts of feelings are (TweetEval's emotions are the nearest we have to them).
+Such a run draws no plot.
 
     python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...] [--unseen tweeteval]
 """

@@ -5,8 +5,8 @@ emoji (through its emoji lexicon), negation ("not great") and intensifiers itsel
 It knows words our training data rarely holds (first-person accounts of feelings,
 the closest text to a check-in), so the predictor weighs it against the trained
 model (`model.combiner`), and the trained models learn its clearest words as
-one-word examples (`training_examples`). It reads "couldn't be better" as a negation, so it is given
-the text with the negations of such idioms of degree taken out
+one-word examples (`training_examples`). It reads "couldn't be better" as a
+negation, so it is given the text with the negations of such idioms of degree taken out
 (`model.preprocessing.without_degree_negations`); a combination fitted before that
 (lexicon `vader-3.3.2`) is still served with the text as it was.
 """
