@@ -51,25 +51,29 @@ def test_the_folded_weights_give_the_fitted_formula(tree, request):
     np.testing.assert_allclose(served[known], expected[known], rtol=1e-9, atol=1e-12)
 
 
-def test_degree_idioms_are_read_by_the_lexicon_and_older_combinations_are_served_as_fitted(fasttext_tree, tmp_path):
-    """VADER reads "couldn't be better" as a negation; the lexicon a combination is fitted with now is
-    given the text without it. One fitted with plain VADER (before) is still served with plain VADER."""
-    idioms = ["Couldn't be better!", "never felt better", "it couldn't be worse"]
-    plain, degree = lexicon.features(idioms, lexicon.PLAIN), lexicon.features(idioms)
-    assert list(np.sign(plain[:, 0])) == [-1, -1, 1] and list(np.sign(degree[:, 0])) == [1, 1, -1]
+def test_idioms_are_read_by_the_lexicon_and_older_combinations_are_served_as_fitted(fasttext_tree, tmp_path):
+    """VADER reads "couldn't be better" as a negation and "to be honest" as praise; the lexicon a
+    combination is fitted with now is given the text without them. One fitted with plain VADER, or
+    with the degree idioms alone taken out (before), is still served so."""
+    idioms = ["Couldn't be better!", "never felt better", "it couldn't be worse", "to be honest I am exhausted"]
+    plain, degree, now = (lexicon.features(idioms, name) for name in (lexicon.PLAIN, lexicon.DEGREE, lexicon.NAME))
+    assert list(np.sign(plain[:, 0])) == [-1, -1, 1, 1] and list(np.sign(degree[:, 0])) == [1, 1, -1, 1]
+    assert list(np.sign(now[:, 0])) == [1, 1, -1, -1]
     assert read_manifest(fasttext_tree.model_dir)["combiner"]["lexicon"] == lexicon.NAME
     older = tmp_path / "model"
     shutil.copytree(fasttext_tree.model_dir, older)
     manifest = read_manifest(older)
-    manifest["combiner"]["lexicon"] = lexicon.PLAIN
-    (older / "manifest.json").write_text(json.dumps(manifest))
-    model = predictor.load(older)
-    c = model.combiner
-    inputs = combiner._inputs([model.base.probabilities(idioms)], plain)
-    weights = np.asarray(c.weights)
-    expected = combiner._softmax(((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1] + weights[-1])
-    np.testing.assert_allclose(model.probabilities(idioms), expected[:, [c.classes.index(x) for x in model.labels]],
-                               rtol=1e-9)
+    for name, read in ((lexicon.PLAIN, plain), (lexicon.DEGREE, degree)):
+        manifest["combiner"]["lexicon"] = name
+        (older / "manifest.json").write_text(json.dumps(manifest))
+        model = predictor.load(older)
+        c = model.combiner
+        inputs = combiner._inputs([model.base.probabilities(idioms)], read)
+        weights = np.asarray(c.weights)
+        expected = combiner._softmax(((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1]
+                                     + weights[-1])
+        np.testing.assert_allclose(model.probabilities(idioms),
+                                   expected[:, [c.classes.index(x) for x in model.labels]], rtol=1e-9)
     manifest["combiner"]["lexicon"] = "vader-9"
     (older / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"combined with lexicon 'vader-9'.*image that trained it"):

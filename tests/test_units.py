@@ -66,6 +66,16 @@ def test_vader_is_given_degree_idioms_without_their_negation(raw, for_vader):
     assert without_degree_negations(raw) == for_vader
 
 
+@pytest.mark.parametrize("raw, for_vader", [
+    ("never felt better, honestly", "felt better, "),
+    ("To be honest I am exhausted", " I am exhausted"),
+    ("meh, not great tbh. To tell you the truth, awful", "meh, not great . , awful"),
+    ("an honest man", "an honest man"),  # praise stays
+])
+def test_vader_is_given_frankness_idioms_taken_out_too(raw, for_vader):
+    assert lexicon.without_idioms(raw) == for_vader
+
+
 def test_vaders_words_of_feeling_are_training_examples_negated_the_other_way_round():
     examples = lexicon.training_examples()
     assert len(examples) == 24_156 and len(set(examples)) == len(examples) // lexicon.TRAINING_REPEATS
