@@ -14,6 +14,7 @@ messages. Then prints, beside VADER:
 | SemEval-2016 test, positive/negative rows | accuracy |
 | TweetEval emotion test, joy+optimism vs anger+sadness | balanced accuracy |
 | sentence polarity, the held-out 20 % | accuracy |
+| first-person accounts of our own writing (data/sample/accounts-test.txt) | accuracy |
 | Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
 
 with per-class F1 and confusion matrices, and draws docs/unrecognized-<algorithm>.png
@@ -47,6 +48,7 @@ from model.evaluation import evaluate
 
 EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
 CHECKINS = ROOT / "data" / "sample" / "checkins.txt"
+ACCOUNTS = ROOT / "data" / "sample" / "accounts-test.txt"  # never trained on, unlike accounts.txt
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 
 
@@ -87,6 +89,7 @@ def channels_and_tests(unseen: str | None = None) -> tuple[dict[str, list[Exampl
         "SemEval-2016 test": filter_labels(read_path(DATA / "semeval2013-2016/twitter-2016test-A.txt")[0], POLAR)[0],
         "TweetEval emotion test": tweeteval("test"),
         "sentence polarity (20 %)": polarity_test,
+        "first-person accounts, ours": read_path(ACCOUNTS)[0],
     }
     if unseen:
         tests[f"{UNSEEN[unseen]} (unseen)"] = tests.pop(UNSEEN[unseen])

@@ -92,7 +92,8 @@ def run(env: TrainingEnvironment, stop_requested=lambda: False) -> dict:
         preprocessing=model.manifest["preprocessing"], **saved, threshold=result.threshold,
         hyperparameters={**result.trained.manifest.get("hyperparameters", params), **job_params},
         metrics={c: {k: v for k, v in m.items() if k not in ("per_label", "confusion")} for c, m in metrics.items()},
-        data=summaries, lexicon_training_rows=result.lexicon_rows, training_seconds=round(training_seconds, 1))
+        data=summaries, lexicon_training_rows=result.lexicon_rows,
+        account_training_rows=result.account_rows, training_seconds=round(training_seconds, 1))
     (env.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     size = sum((env.model_dir / name).stat().st_size for name in model_files(manifest))
     log(f"training complete in {training_seconds:.1f} s: model {manifest['model_version']} "

@@ -12,7 +12,7 @@ import fasttext
 import pytest
 from conftest import FAST_FASTTEXT, ROOT, SAMPLE, sample_split
 
-from model import fasttext_model, lexicon, predictor
+from model import fasttext_model, job, lexicon, predictor
 from model.artifact import read_manifest
 
 
@@ -148,13 +148,16 @@ def test_a_failure_file_from_an_earlier_run_does_not_outlive_a_successful_one(op
     assert opt_ml.failure is None
 
 
-def test_the_models_learn_vaders_words_of_feeling_the_sample_lacks(fasttext_tree, opt_ml):
-    """"heartbroken" is in no row of the sample; with the lexicon on, VADER's words teach it."""
-    assert not any("heartbroken" in line for line in SAMPLE.read_text(encoding="utf-8").splitlines())
+def test_the_models_learn_vaders_words_of_feeling_and_our_accounts_the_sample_lacks(fasttext_tree, opt_ml):
+    """"heartbroken" and "landlord" are in no row of the sample; with the lexicon on, VADER's words and
+    our own accounts teach them (positive/negative ones: the sample has no neutral label)."""
+    sample = SAMPLE.read_text(encoding="utf-8").lower()
+    assert "heartbroken" not in sample and "landlord" not in sample
     manifest = read_manifest(fasttext_tree.model_dir)
     assert manifest["lexicon_training_rows"] == len(lexicon.training_examples())
+    assert manifest["account_training_rows"] == len(job.own_accounts({"positive", "negative"}))
     model = fasttext_model.load(fasttext_tree.model_dir, manifest)
-    assert {"heartbroken", "neg-heartbroken"} <= set(model.vocabulary)
+    assert {"heartbroken", "neg-heartbroken", "landlord"} <= set(model.vocabulary)
     assert model.predict(["heartbroken"])[0].labels == ["negative"]
     # Not with the lexicon off, nor for labels of another meaning ("1"/"0", as augmented manifests have).
     renamed = [line.replace("__label__positive", "__label__1").replace("__label__negative", "__label__0")
@@ -166,8 +169,8 @@ def test_the_models_learn_vaders_words_of_feeling_the_sample_lacks(fasttext_tree
         assert result.returncode == 0, result.stdout + result.stderr
         assert "VADER's words" not in result.stdout
         manifest = read_manifest(opt_ml.model_dir)
-        assert manifest["lexicon_training_rows"] == 0
-        assert "heartbroken" not in fasttext_model.load(opt_ml.model_dir, manifest).vocabulary
+        assert manifest["lexicon_training_rows"] == manifest["account_training_rows"] == 0
+        assert not {"heartbroken", "landlord"} & set(fasttext_model.load(opt_ml.model_dir, manifest).vocabulary)
 
 
 def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_members(opt_ml):

@@ -17,7 +17,7 @@ from container import content_types
 from container.environment import ConfigurationError, ServingSettings, TrainingEnvironment
 from container.formats import parse_custom_attributes
 from container.training import local_environment
-from model import lexicon
+from model import job, lexicon
 from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
@@ -83,6 +83,16 @@ def test_vaders_words_of_feeling_are_training_examples_negated_the_other_way_rou
     assert labelled["great"] == labelled["not heartbroken"] == "positive"
     assert labelled["heartbroken"] == labelled["not great"] == "negative"
     assert "okay" not in labelled and ":)" not in labelled  # too faint; emoticons are VADER's to read
+
+
+def test_our_own_accounts_pair_each_good_turn_with_a_bad_one_and_keep_to_the_jobs_labels():
+    accounts = read_path(job.OWN_ACCOUNTS)[0]
+    counts = {label: sum(e.label == label for e in accounts) for label in ("positive", "negative", "neutral")}
+    assert counts["positive"] == counts["negative"] > 100 and counts["neutral"] > 0
+    assert sum(counts.values()) == len(accounts) == len({e.text for e in accounts})
+    polar = job.own_accounts({"positive", "negative"})
+    assert len(polar) == (counts["positive"] + counts["negative"]) * job.ACCOUNT_REPEATS
+    assert job.own_accounts({"0", "1"}) == []
 
 
 def test_clean_text_is_idempotent_on_real_text():
