@@ -27,11 +27,12 @@ from model.hyperparameters import Param, Spec
 EVALUATED_CHANNELS = ("validation", "test")
 # Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
 REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
-# Accounts of felt situations of our own writing, trained on like VADER's words (below): each good turn
-# beside its bad twin ("passed my driving test" / "failed my driving test") and everyday ones with no
-# feeling. Tweets teach little of what happens to a person. The default job as bench/compare.py trains it,
-# on 133 other accounts of ours (accounts-test.txt): 83.5-85.7 -> 87.2-88.0 % (VADER 74.4 %), unrecognized
-# 11-14 -> 2-5 %; the test sets unchanged within a run's spread; 10 times each no better than 3.
+# First-person accounts of things that happened, of our own writing, trained on like VADER's words (below):
+# each good turn beside its bad twin ("passed my probation period" / "did not pass my probation period") and
+# everyday ones with no feeling. Tweets teach little of what happens to a person. The default job as
+# bench/compare.py trains it, on 133 other accounts of ours (accounts-test.txt): 83.5-85.7 -> 87.2-88.0 %
+# (VADER 74.4 %), unrecognized 11-14 -> 2-5 %; the test sets unchanged within a run's spread; 10 times each
+# no better than 3.
 OWN_ACCOUNTS = REFERENCE_CHECKINS.with_name("accounts.txt")
 ACCOUNT_REPEATS = 3
 # The ensemble's other algorithm, trained with its defaults beside the job's: fastText's bag of words and the
