@@ -56,7 +56,8 @@ SPEC = Spec(
     *threshold.SPEC.params.values(),
     Param("feedback_weight", int, 3, "feedback: times each human-labelled message counts in training", 1, 100),
     Param("lexicon", bool, True, "ours: combine the model with VADER's lexicon, weighed on validation "
-          "(model/combiner.py)"),
+          "(model/combiner.py); for positive/negative labels, also train on VADER's words of feeling and "
+          "data/sample/accounts.txt"),
     Param("ensemble", bool, True, "ours: with the lexicon, also train the other algorithm (an LSTM beside "
           "fastText, fastText beside the LSTM) and, given 1,000 hand_labelled and feedback messages, a fastText "
           "model of those alone; the lexicon combination weighs them all (model.bin stays plain fastText)"),
