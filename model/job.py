@@ -102,7 +102,7 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     lexicon_applies = job["lexicon"] and labels >= lexicon.TRAINING_LABELS
     words = lexicon.training_examples() if lexicon_applies else []
     accounts = own_accounts(labels) if lexicon_applies else []
-    if words:
+    if lexicon_applies:
         train_set += words + accounts
         log(f"lexicon: {len(words)} examples of VADER's words of feeling and {len(accounts)} of our own accounts "
             f"({OWN_ACCOUNTS.name}) join the training rows")
