@@ -41,14 +41,13 @@ from pathlib import Path
 import numpy as np
 from common import DATA, POLAR, ROOT, flags, run_train
 
-from model import lexicon, predictor
+from model import job, lexicon, predictor
 from model.artifact import model_files
 from model.datasets import Example, filter_labels, read_path, stratified_split, write_blazingtext
 from model.evaluation import evaluate
 
 EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
-CHECKINS = ROOT / "data" / "sample" / "checkins.txt"
-ACCOUNTS = ROOT / "data" / "sample" / "accounts-test.txt"  # never trained on, unlike accounts.txt
+ACCOUNTS = job.OWN_ACCOUNTS.with_name("accounts-test.txt")  # never trained on, unlike job.OWN_ACCOUNTS
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 
 
@@ -74,7 +73,7 @@ def channels_and_tests(unseen: str | None = None) -> tuple[dict[str, list[Exampl
     # Sentiment140's labels were read off emoticons, never checked by a person: all of it trains,
     # none of it validates (the lexicon weights and the threshold need labels that are right).
     channels = {"train": read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")[0],
-                "hand_labelled": [], "validation": read_path(CHECKINS)[0]}
+                "hand_labelled": [], "validation": read_path(job.REFERENCE_CHECKINS)[0]}
     hand_labelled = {"semeval": filter_labels(read_path(*semeval)[0], POLAR | {"neutral"})[0],
                      "tweeteval": tweeteval("train") + tweeteval("val"), "polarity": polarity_train}
     for name, examples in hand_labelled.items():

@@ -98,11 +98,9 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     train_set = data["train"] + data.get(HAND_LABELLED, []) + data.get("feedback", []) * job["feedback_weight"]
     # The models learn VADER's words of feeling and our own accounts too, when the lexicon is on and the
     # labels are its kind.
-    labels = {e.label for e in train_set}
-    lexicon_applies = job["lexicon"] and labels >= lexicon.TRAINING_LABELS
-    words = lexicon.training_examples() if lexicon_applies else []
-    accounts = own_accounts(labels) if lexicon_applies else []
-    if lexicon_applies:
+    labels, words, accounts = {e.label for e in train_set}, [], []
+    if job["lexicon"] and labels >= lexicon.TRAINING_LABELS:
+        words, accounts = lexicon.training_examples(), own_accounts(labels)
         train_set += words + accounts
         log(f"lexicon: {len(words)} examples of VADER's words of feeling and {len(accounts)} of our own accounts "
             f"({OWN_ACCOUNTS.name}) join the training rows")
