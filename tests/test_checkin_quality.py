@@ -54,7 +54,7 @@ def small_data_model(tmp_path_factory):
     tree.channel("train", [to_blazingtext_line(e) for e in random.Random(0).sample(tweets, 20_000)])
     result = tree.train()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    # Unset, the learning rate was scaled to 18,000 rows (10 % held out), the lexicon's 24,156 and our 894
+    # Unset, the learning rate was scaled to 18,000 rows (10 % held out), the lexicon's 24,150 and our 894
     # accounts × 3 epochs.
     assert predictor.load(tree.model_dir).manifest["hyperparameters"]["learning_rate"] == pytest.approx(0.194, abs=1e-3)
     return tree.model_dir
