@@ -15,6 +15,7 @@ messages. Then prints, beside VADER:
 | TweetEval emotion test, joy+optimism vs anger+sadness | balanced accuracy |
 | sentence polarity, the held-out 20 % | accuracy |
 | first-person accounts of our own writing (data/sample/accounts-test.txt) | accuracy |
+| accounts of felt emotions of our own writing, ISEAR's seven (data/sample/emotions-test.txt) | balanced accuracy |
 | Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
 
 with per-class F1 and confusion matrices, and draws docs/unrecognized-<algorithm>.png
@@ -48,6 +49,7 @@ from model.evaluation import evaluate
 
 EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
 ACCOUNTS = job.OWN_ACCOUNTS.with_name("accounts-test.txt")  # never trained on, unlike job.OWN_ACCOUNTS
+EMOTION_ACCOUNTS = job.OWN_ACCOUNTS.with_name("emotions-test.txt")  # nor these: joy against six negative emotions
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 
 
@@ -89,6 +91,7 @@ def channels_and_tests(unseen: str | None = None) -> tuple[dict[str, list[Exampl
         "TweetEval emotion test": tweeteval("test"),
         "sentence polarity (20 %)": polarity_test,
         "first-person accounts, ours": read_path(ACCOUNTS)[0],
+        "felt emotions, ours": read_path(EMOTION_ACCOUNTS)[0],
     }
     if unseen:
         tests[f"{UNSEEN[unseen]} (unseen)"] = tests.pop(UNSEEN[unseen])
@@ -103,7 +106,7 @@ def vader_labels(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 def score(name: str, truth: list[str], predicted: list[str]) -> tuple[float, dict]:
     metrics = evaluate(truth, predicted, ["negative", "positive"])
-    if name.startswith("TweetEval"):  # balanced accuracy: the mean of the two recalls
+    if name.startswith(("TweetEval", "felt emotions")):  # balanced accuracy: the mean of the two recalls
         return float(np.mean([metrics["per_label"][label]["recall"] for label in ("negative", "positive")])), metrics
     return metrics["accuracy"], metrics
 
