@@ -100,7 +100,9 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     # labels are its kind.
     labels, words, accounts = {e.label for e in train_set}, [], []
     if job["lexicon"] and labels >= lexicon.TRAINING_LABELS:
-        words, accounts = lexicon.training_examples(), own_accounts(labels)
+        # Neutral accounts too when only validation has that label: the combination learns it there.
+        known = labels | {e.label for e in data.get("validation", [])}
+        words, accounts = lexicon.training_examples(), own_accounts(known)
         train_set += words + accounts
         log(f"lexicon: {len(words)} examples of VADER's words of feeling and {len(accounts)} of our own accounts "
             f"({OWN_ACCOUNTS.name}) join the training rows")

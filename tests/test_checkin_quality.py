@@ -10,7 +10,7 @@ import pytest
 from conftest import OptMl, shared_data
 
 from container import sample
-from model import predictor
+from model import job, predictor
 from model.datasets import filter_labels, read_path, to_blazingtext_line
 
 OBVIOUS = {
@@ -43,6 +43,10 @@ def test_the_sample_model_reads_obvious_checkins_right(tmp_path, monkeypatch):
         monkeypatch.setenv(variable, value)
     sample.ensure_model()
     check_obvious_messages(tree.model_dir)
+    # Its validation channel (the check-ins) has neutral messages, so the models learn our neutral accounts too.
+    manifest = predictor.load(tree.model_dir).manifest
+    assert manifest["account_training_rows"] == len(job.own_accounts({"positive", "negative", "neutral"}))
+    assert "neutral" in manifest["combiner"]["inputs"]
 
 
 @pytest.fixture(scope="module")
