@@ -9,12 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from support import AppClient
+
+from model.fasttext_model import zeroed_allocations
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
@@ -26,6 +29,14 @@ FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "q
 FAST_LSTM = {"algorithm": "lstm", "epochs": "3", "embed_dim": "64", "hidden_dim": "32", "batch_size": "64",
              "min_count": "1", "ensemble": "false"}
 JOB_KEYS = ("algorithm", "ensemble")  # FAST_LSTM's keys that are the job's, not the LSTM's
+
+
+def fasttext_api(train: Callable, *args, **kwargs):
+    """`train(*args, **kwargs)` for fastText's own API (`fasttext.train_supervised`, ...) called in this
+    long-lived process: on zeroed memory, as the job trains, since fastText 0.9.3 can start from the
+    garbage of a used heap and fail with "Encountered NaN." (model/fasttext_model.py)."""
+    with zeroed_allocations():
+        return train(*args, **kwargs)
 
 
 def shared_data(relative: str) -> Path:

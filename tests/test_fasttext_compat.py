@@ -9,9 +9,8 @@ import subprocess
 
 import fasttext
 import pytest
-from conftest import sample_split
+from conftest import fasttext_api, sample_split
 
-from model.fasttext_model import zeroed_allocations
 from model.preprocessing import clean_text
 
 needs_cli = pytest.mark.skipif(shutil.which("fasttext") is None, reason="needs the fasttext CLI (apt install fasttext)")
@@ -61,9 +60,8 @@ def test_our_model_bin_is_read_by_the_fasttext_cli(fasttext_tree):
 def test_a_model_trained_by_fasttexts_python_api_is_served(tmp_path, start_server):
     train_file = tmp_path / "train.txt"
     train_file.write_text("\n".join(sample_split()["train"]) + "\n")
-    # Zeroed as the job does: in this process's used heap fastText 0.9.3 can start from garbage ("Encountered NaN").
-    with zeroed_allocations():
-        model = fasttext.train_supervised(str(train_file), epoch=10, lr=0.3, bucket=100000, wordNgrams=2, verbose=0)
+    model = fasttext_api(fasttext.train_supervised, str(train_file), epoch=10, lr=0.3, bucket=100000, wordNgrams=2,
+                         verbose=0)
     (tmp_path / "model").mkdir()
     model.save_model(str(tmp_path / "model/model.bin"))
     texts, _ = texts_and_labels("test")
@@ -77,8 +75,7 @@ def test_a_model_trained_by_fasttexts_python_api_is_served(tmp_path, start_serve
 def test_a_word_vector_model_is_refused_with_a_reason(tmp_path, start_server):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(line.split(" ", 1)[1] for line in sample_split()["train"][:2000]) + "\n")
-    with zeroed_allocations():
-        model = fasttext.train_unsupervised(str(corpus), epoch=1, dim=10, verbose=0)
+    model = fasttext_api(fasttext.train_unsupervised, str(corpus), epoch=1, dim=10, verbose=0)
     (tmp_path / "model").mkdir()
     model.save_model(str(tmp_path / "model/model.bin"))
     server = start_server(tmp_path / "model", healthy=False)

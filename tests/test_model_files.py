@@ -10,10 +10,9 @@ from pathlib import Path
 
 import fasttext
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, fasttext_api
 
 from model.fasttext_format import ModelFileError, check_model_file
-from model.fasttext_model import zeroed_allocations
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +24,8 @@ def model_files(tmp_path_factory) -> dict[str, Path]:
     random.Random(0).shuffle(lines)
     shuffled = folder / "sample.txt"
     shuffled.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with zeroed_allocations():  # as the job trains: in this process's used heap fastText can start from garbage
-        model = fasttext.train_supervised(str(shuffled), epoch=5, bucket=100_000, wordNgrams=2, thread=2, seed=1,
-                                          verbose=0)
+    model = fasttext_api(fasttext.train_supervised, str(shuffled), epoch=5, bucket=100_000, wordNgrams=2, thread=2,
+                         seed=1, verbose=0)
     model.save_model(str(folder / "plain.bin"))
     model.quantize(input=str(shuffled), qnorm=True, cutoff=1000, dsub=4)
     model.save_model(str(folder / "quantized.bin"))
