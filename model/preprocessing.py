@@ -11,11 +11,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from functools import partial
 
 from model.artifact import SERVE_OR_RETRAIN
 
 NAME = "tweet"
-VERSION = 3  # 3: degree idioms left unmarked; 2: negation marked; 1: unmarked (each still served)
+VERSION = 4  # 4: function words unmarked; 3: degree idioms unmarked; 2: negation marked; 1: unmarked (each served)
 PREPROCESSING = {"name": NAME, "version": VERSION}
 
 URL_TOKEN = "<url>"
@@ -46,6 +47,18 @@ _NEGATIONS = ("not|no|never|nothing|nobody|none|neither|nor|cannot|without|hardl
 _NEGATION = re.compile(rf"(?:{_NEGATIONS}|\w+n't)")
 _MAY_NEGATE = re.compile(rf"\b(?:{_NEGATIONS})\b|n't\b")
 _SCOPE_ENDS = frozenset({"but", "however"})
+# Words with no feeling of their own are neither marked nor counted within a negation's scope (version 4):
+# "not bad at all" -> "not neg-bad at all", "doesn't make me happy" -> "doesn't neg-make me neg-happy",
+# "not very good" -> "not very neg-good". Marked, "neg-at" was a word of its own, learnt from the negative
+# tweets it occurs in ("can't sleep at all"), and the marks ran out before the word that mattered.
+_FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
+    "some", "any", "all", "each", "every", "much",
+    "i", "me", "you", "he", "him", "she", "it", "we", "us", "they", "them", "myself",
+    "at", "to", "in", "on", "of", "for", "with", "by", "from", "about", "as", "into",
+    "am", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have", "has", "had",
+    "very", "so", "too", "really", "quite",
+})
 # "Couldn't be better", "never felt happier", "can't get any worse": a negation that only says
 # how much, not whether; the comparative's own feeling holds, so nothing is marked. Cut off here:
 # the negations (never, and can/could + not), at most two linking words, and a comparative of
@@ -63,24 +76,21 @@ def clean_text(text: str) -> str:
     HTML entities are decoded; URLs and @mentions become `<url>` and `<user>`;
     hashtags become their words; any character repeated three times or more is
     cut to two (loooove -> loove, !!!! -> !!); words, emoticons and runs of
-    punctuation become tokens; the two words after a negation within its clause
-    are marked ("not bad at all" -> "not neg-bad neg-at all"), unless the negation
-    only says how much ("couldn't be better" stays as it is). The function is
-    idempotent: clean_text(clean_text(t)) == clean_text(t).
+    punctuation become tokens; the two words after a negation within its clause are
+    marked, function words left as they are and not counted ("not bad at all" -> "not
+    neg-bad at all"), unless the negation only says how much ("couldn't be better",
+    "never been so happy" stay as they are). The function is idempotent:
+    clean_text(clean_text(t)) == clean_text(t).
     """
-    return _negations_marked(text, degree_idioms=True)
+    return _negations_marked(text, VERSION)
 
 
-def _clean_text_v2(text: str) -> str:
-    """Version 2 of clean_text: degree idioms marked like other negations ("couldn't neg-be neg-better")."""
-    return _negations_marked(text, degree_idioms=False)
-
-
-def _negations_marked(text: str, degree_idioms: bool) -> str:
+def _negations_marked(text: str, version: int) -> str:
+    """Version 2 and later of clean_text: negations marked as `version` marks them."""
     cleaned = _clean_text_unmarked(text)
     if not _MAY_NEGATE.search(cleaned):  # most messages: no negation to mark (~4 µs saved)
         return cleaned
-    return " ".join(_marked_negations(cleaned.split(" "), degree_idioms))
+    return " ".join(_marked_negations(cleaned.split(" "), version))
 
 
 def _clean_text_unmarked(text: str) -> str:
@@ -97,27 +107,28 @@ def _clean_text_unmarked(text: str) -> str:
     return " ".join(_TOKEN.findall(text)).lower()
 
 
-def _marked_negations(tokens: list[str], degree_idioms: bool) -> list[str]:
+def _marked_negations(tokens: list[str], version: int) -> list[str]:
     words = [token.removeprefix(NEGATED_PREFIX) for token in tokens]  # already marked: clean_text is idempotent
     marked, left = [], 0
     for i, (token, word) in enumerate(zip(tokens, words)):
         if not word[:1].isalnum() or word in _SCOPE_ENDS:
             left = 0  # punctuation, an emoticon, <url>: the clause ends
-        elif left:
+        elif left and not (version >= 4 and word in _FUNCTION_WORDS):
             token, left = NEGATED_PREFIX + word, left - 1
         marked.append(token)
-        if _NEGATION.fullmatch(word) and not (degree_idioms and _is_degree_idiom(words, i)):
+        if _NEGATION.fullmatch(word) and not (version >= 3 and _is_degree_idiom(words, i, so_intensifies=version >= 4)):
             left = NEGATION_SCOPE
     return marked
 
 
-def _is_degree_idiom(words: list[str], negation: int) -> bool:
-    """Whether the negation at `negation` starts a degree idiom ("couldn't be better")."""
+def _is_degree_idiom(words: list[str], negation: int, so_intensifies: bool = False) -> bool:
+    """Whether the negation at `negation` starts a degree idiom ("couldn't be better"; with
+    `so_intensifies`, "never been so happy" too)."""
     if not (words[negation] in _DEGREE_NEGATIONS
             or (words[negation] == "not" and negation and words[negation - 1] in _DEGREE_MODALS)):
         return False
     for word in words[negation + 1:negation + 4]:
-        if word in _COMPARATIVES:
+        if word in _COMPARATIVES or (so_intensifies and word == "so" and words[negation] == "never"):
             return True
         if word not in _DEGREE_LINKS:
             return False
@@ -145,7 +156,7 @@ def normalize_whitespace(text: str) -> str:
 
 _PREPROCESSORS: dict[tuple[str, int], Callable[[str], str]] = {
     (NAME, VERSION): clean_text,
-    (NAME, 2): _clean_text_v2,
+    **{(NAME, version): partial(_negations_marked, version=version) for version in (3, 2)},
     (NAME, 1): _clean_text_unmarked,
     ("none", 1): normalize_whitespace,
 }

@@ -20,7 +20,7 @@ def test_trains_from_string_hyperparameters_and_writes_model_manifest_metrics(fa
     manifest = json.loads((fasttext_tree.model_dir / "manifest.json").read_text())
     assert manifest["algorithm"] == "blazingtext"
     assert manifest["labels"] == ["negative", "positive"]
-    assert manifest["preprocessing"] == {"name": "tweet", "version": 3}
+    assert manifest["preprocessing"] == {"name": "tweet", "version": 4}
     assert manifest["hyperparameters"]["epochs"] == 10
     assert manifest["hyperparameters"]["learning_rate"] == 0.3  # given, so kept
     assert manifest["hyperparameters"]["quantize"] is False

@@ -32,18 +32,21 @@ from model.preprocessing import clean_text, preprocessor, without_degree_negatio
     ("@Kenichan http://t.co/x #SoHappy &amp; more", "<user> <url> sohappy & more"),
     ("www.example.com/a?b=c rocks", "<url> rocks"),
     ("Sad :( but ok :-) ;D <3 xD", "sad :( but ok :-) ;d <3 xd"),
-    ("can\u2019t   wait\n\tfor it", "can't neg-wait neg-for it"),  # an idiom is learned as a mark
-    ("Not bad at all", "not neg-bad neg-at all"),  # negation: two words marked, within the clause
+    ("can\u2019t   wait\n\tfor it", "can't neg-wait for it"),  # an idiom is learned as a mark
+    ("Not bad at all", "not neg-bad at all"),  # negation: two words marked, within the clause, but not "at"
     ("I don't feel good, but ok", "i don't neg-feel neg-good , but ok"),
     ("never :( great, no but nice", "never :( great , no but nice"),
-    ("nothing to do", "nothing neg-to neg-do"),
+    ("nothing to do", "nothing to do"),  # function words: neither marked nor counted
+    ("doesn't make me happy", "doesn't neg-make me neg-happy"),
+    ("not very good", "not very neg-good"),
     ("i dont feel great", "i dont neg-feel neg-great"),  # the apostrophe dropped, as tweets do
     ("Couldn't be better!", "couldn't be better !"),  # a negation of degree: the feeling holds
     ("could not be happier", "could not be happier"),
     ("I've never been more ashamed", "i've never been more ashamed"),
     ("it can't get any worse", "it can't get any worse"),
     ("not feeling better", "not neg-feeling neg-better"),  # a plain negation of a comparative
-    ("never been so tired", "never neg-been neg-so tired"),
+    ("never been so tired", "never been so tired"),  # never ... so: a degree idiom too
+    ("it can't be so bad", "it can't be so neg-bad"),
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
     ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
     ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
@@ -113,7 +116,8 @@ def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
 
 
 def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
-    assert preprocessor({"name": "tweet", "version": 3}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 4}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 3})("Not bad at all") == "not neg-bad neg-at all"
     assert preprocessor({"name": "tweet", "version": 2})("never felt better") == "never neg-felt neg-better"
     assert preprocessor({"name": "tweet", "version": 1})("Not bad at all") == "not bad at all"  # before marking
     with pytest.raises(ValueError, match=r"tweet v99.*train it again"):
