@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -304,6 +305,16 @@ def test_sigterm_during_fasttext_training_stops_the_job_without_a_model(opt_ml):
     assert "epoch 30/30" not in output  # stopped during training, not after it
     assert not (opt_ml.model_dir / "model.bin").exists()
     assert opt_ml.failure is None
+
+
+def test_a_model_is_served_with_the_cleaning_its_manifest_records(fasttext_tree, tmp_path):
+    """A model trained before cleaning version 4 keeps reading text as it learnt to."""
+    folder = tmp_path / "model"
+    shutil.copytree(fasttext_tree.model_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "preprocessing": {"name": "tweet", "version": 3}}))
+    assert predictor.load(fasttext_tree.model_dir).preprocess("Not bad at all") == "not neg-bad at all"
+    assert predictor.load(folder).preprocess("Not bad at all") == "not neg-bad neg-at all"
 
 
 def test_model_version_is_the_model_files_not_other_files_in_the_folder(opt_ml):
