@@ -50,7 +50,8 @@ _SCOPE_ENDS = frozenset({"but", "however"})
 # Words with no feeling of their own are neither marked nor counted within a negation's scope (version 4):
 # "not bad at all" -> "not neg-bad at all", "doesn't make me happy" -> "doesn't neg-make me neg-happy",
 # "not very good" -> "not very neg-good". Marked, "neg-at" was a word of its own, learnt from the negative
-# tweets it occurs in ("can't sleep at all"), and the marks ran out before the word that mattered.
+# tweets it occurs in ("can't sleep at all"), and the marks ran out before the word that mattered: the quick
+# 20,000-tweet job's "not bad at all" 0.55-0.60 -> 0.89. Its price, on the Sentiment140 test: README.
 _FUNCTION_WORDS = frozenset({
     "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
     "some", "any", "all", "each", "every", "much",
@@ -62,7 +63,8 @@ _FUNCTION_WORDS = frozenset({
 # "Couldn't be better", "never felt happier", "can't get any worse": a negation that only says
 # how much, not whether; the comparative's own feeling holds, so nothing is marked. Cut off here:
 # the negations (never, and can/could + not), at most two linking words, and a comparative of
-# feeling ("more"/"less" leave the feeling to the next word: "never been more ashamed").
+# feeling ("more"/"less" leave the feeling to the next word: "never been more ashamed"), or from
+# version 4 "so" after "never" ("never been so happy").
 _DEGREE_NEGATIONS = frozenset({"never", "can't", "cant", "cannot", "couldn't", "couldnt"})
 _DEGREE_MODALS = frozenset({"can", "could"})  # "could not be happier"
 _DEGREE_LINKS = frozenset({"be", "been", "have", "feel", "felt", "get", "got", "any", "ever", "look", "looked"})
