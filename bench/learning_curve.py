@@ -37,19 +37,29 @@ def main() -> int:
     parser.add_argument("--algorithms", default="blazingtext,lstm")
     parser.add_argument("--sizes", default="12250,24500,49000,98000")
     args = flags(__doc__, parser)
+    # every flag checked before the first minute of training
+    if not all(size.isdigit() for size in args.sizes.split(",")):
+        sys.exit(f"--sizes takes numbers of tweets separated by commas, not {args.sizes!r}")
+    if bad := [item for item in args.hyperparameter if "=" not in item]:
+        sys.exit(f"-p takes NAME=VALUE, not {bad[0]!r}")
     given = dict(item.split("=", 1) for item in args.hyperparameter)
+    try:
+        runs = [(predictor.algorithm(name), name) for name in args.algorithms.split(",")]
+        settings = {name: algorithm.SPEC.parse(given) for algorithm, name in runs}
+    except ValueError as error:  # an unknown algorithm, or a HyperparameterError
+        sys.exit(str(error))
+    sizes = [int(size) for size in args.sizes.split(",")]
     tweets, _ = read_path(DATA / "sentiment140/training.110k.processed.noemoticon.csv")
     random.Random(5).shuffle(tweets)  # the file is all negatives, then all positives
     held_out, validation = tweets[:MEASURED], tweets[MEASURED:MEASURED + VALIDATION]
     train = tweets[MEASURED + VALIDATION:]
     test, _ = filter_labels(sts_test(), POLAR)
     print(f"held out: {len(held_out)} Sentiment140 tweets; test: {len(test)} polar tweets")
-    for name in args.algorithms.split(","):
-        algorithm = predictor.algorithm(name)
-        for size in map(int, args.sizes.split(",")):
+    for algorithm, name in runs:
+        for size in sizes:
             with tempfile.TemporaryDirectory(prefix="bench-curve-") as work:
                 started = time.monotonic()
-                model = algorithm.train(train[:size], validation, algorithm.SPEC.parse(given),
+                model = algorithm.train(train[:size], validation, settings[name],
                                         TrainingContext(Path(work), threads=2, log=lambda line: None))
                 seconds = time.monotonic() - started
                 print(f"{name:12s} {size:>7,} tweets: held-out {accuracy(model, held_out):.4f}, "
