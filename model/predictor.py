@@ -26,6 +26,8 @@ from model.artifact import read_manifest, verify
 # Algorithm name -> module; each module has SPEC, train(), load(). Imported
 # lazily so a fastText server never pays for importing Chainer.
 ALGORITHMS = {"blazingtext": "model.fasttext_model", "lstm": "model.lstm"}
+# Models that are only ever an ensemble's members (model/job.py), never a job's algorithm.
+MEMBER_ALGORITHMS = {"minilm": "model.encoder_member"}
 DEFAULT_ALGORITHM = "blazingtext"
 BLAZINGTEXT_MODEL_FILE = "model.bin"
 
@@ -86,6 +88,13 @@ def algorithm(name: str):
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
     return importlib.import_module(ALGORITHMS[name])
+
+
+def member_algorithm(name: str):
+    """The module of an ensemble member's algorithm `name` (a job's algorithms, or MEMBER_ALGORITHMS)."""
+    if name in MEMBER_ALGORITHMS:
+        return importlib.import_module(MEMBER_ALGORITHMS[name])
+    return algorithm(name)
 
 
 def load(model_dir: Path | str) -> Predictor:

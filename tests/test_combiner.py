@@ -17,6 +17,7 @@ from model.artifact import model_files, read_manifest
 from model.combiner import CombinedPredictor
 from model.context import TrainingContext
 from model.datasets import read_path
+from model.logistic import softmax
 from model.threshold import choose_threshold
 
 CHECKINS = read_path(ROOT / "data" / "sample" / "checkins.txt")[0]
@@ -39,12 +40,12 @@ def test_the_folded_weights_give_the_fitted_formula(tree, request):
     model = predictor.load(request.getfixturevalue(tree).model_dir)
     texts = [e.text for e in CHECKINS]
     c = model.combiner
-    assert len(model.members) == len(c.members) == (2 if tree == "ensemble_tree" else 0)
+    assert len(model.members) == len(c.members) == (3 if tree == "ensemble_tree" else 0)
     inputs = combiner._inputs([m.probabilities(texts) for m in (model.base, *model.members)],
                               lexicon.features(texts))
     weights = np.asarray(c.weights)
     scores = ((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1] + weights[-1]
-    expected = combiner._softmax(scores)[:, [c.classes.index(label) for label in model.labels]]
+    expected = softmax(scores)[:, [c.classes.index(label) for label in model.labels]]
     served = model.probabilities(texts)
     known = served.sum(axis=1) > 0  # texts with nothing to go on are set to 0 after the formula
     assert known.sum() > 0.9 * len(texts)
@@ -70,7 +71,7 @@ def test_idioms_are_read_by_the_lexicon_and_older_combinations_are_served_as_fit
         c = model.combiner
         inputs = combiner._inputs([model.base.probabilities(idioms)], read)
         weights = np.asarray(c.weights)
-        expected = combiner._softmax(((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1]
+        expected = softmax(((inputs - np.asarray(c.mean)) / np.asarray(c.scale)) @ weights[:-1]
                                      + weights[-1])
         np.testing.assert_allclose(model.probabilities(idioms),
                                    expected[:, [c.classes.index(x) for x in model.labels]], rtol=1e-9)
@@ -84,16 +85,17 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
     manifest = read_manifest(ensemble_tree.model_dir)
     members = manifest["combiner"]["members"]
     assert [(m["name"], m["algorithm"], m["labels"]) for m in members] == [
-        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"])]
-    # All four files are in model_version.
-    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "model.bin", "vocab.json"]
+        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"]),
+        ("minilm", "minilm", ["negative", "positive"])]
+    # All five files are in model_version.
+    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "minilm-head.npz", "model.bin", "vocab.json"]
     # model.bin is still the plain fastText model that BlazingText and the CLI load, of every train row.
     plain = fasttext.load_model(str(ensemble_tree.model_dir / "model.bin"))
     hand = fasttext.load_model(str(ensemble_tree.model_dir / "hand_labelled.bin"))
     assert sorted(plain.get_labels()) == sorted(hand.get_labels()) == ["__label__negative", "__label__positive"]
     assert len(hand.get_words()) < len(plain.get_words())  # 1,706 rows against 8,529
     model = predictor.load(ensemble_tree.model_dir)
-    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 3
+    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 4
     reply = AppClient(ensemble_tree.model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
@@ -111,15 +113,15 @@ def test_the_lstm_job_has_fasttext_beside_it_under_a_name_of_its_own(lstm_ensemb
     assert manifest["algorithm"] == "lstm"
     assert [(m["name"], m["algorithm"], m["labels"]) for m in manifest["combiner"]["members"]] == [
         ("blazingtext", "blazingtext", ["negative", "positive"]),
-        ("hand_labelled", "blazingtext", ["negative", "positive"])]
+        ("hand_labelled", "blazingtext", ["negative", "positive"]), ("minilm", "minilm", ["negative", "positive"])]
     # No model.bin: a BlazingText user must not take an LSTM job's artifact for a fastText one.
-    assert model_files(manifest) == ["fasttext.bin", "hand_labelled.bin", "lstm.npz", "vocab.json"]
+    assert model_files(manifest) == ["fasttext.bin", "hand_labelled.bin", "lstm.npz", "minilm-head.npz", "vocab.json"]
     assert not (model_dir / "model.bin").exists()
     beside = fasttext.load_model(str(model_dir / "fasttext.bin"))
     assert sorted(beside.get_labels()) == ["__label__negative", "__label__positive"]
     model = predictor.load(model_dir)
     assert [type(m).__name__ for m in (model.base, *model.members)] == [
-        "LSTMPredictor", "FastTextPredictor", "FastTextPredictor"]
+        "LSTMPredictor", "FastTextPredictor", "FastTextPredictor", "EncoderMemberPredictor"]
     reply = AppClient(model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()

@@ -1,0 +1,47 @@
+"""The sentence encoder (NumPy all-MiniLM-L6-v2) and the ensemble member built on it, with the real weights."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from conftest import SAMPLE
+
+from model import encoder, encoder_member, predictor
+from model.context import TrainingContext
+from model.datasets import read_path
+
+
+def test_the_encoder_gives_the_published_vectors():
+    """sentence-transformers' documented output for all-MiniLM-L6-v2 (its first six of 384 values):
+    the weights are the published ones and our forward pass is theirs."""
+    vectors = encoder.encoder().embed(["This is an example sentence", "Each sentence is converted"])
+    np.testing.assert_allclose(vectors[0, :6], [0.0676569, 0.0634960, 0.0487131, 0.0793050, 0.0374481, 0.0026528],
+                               atol=1e-3)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert 0.3 < float(vectors[0] @ vectors[1]) < 0.5  # 0.405 in sentence-transformers
+
+
+def test_a_text_gets_the_same_vector_alone_and_in_a_batch_of_longer_ones():
+    text = "slept badly, dreading work"
+    batch = [text, "a much longer message about a day that went wrong from the morning to the night", "ok"]
+    np.testing.assert_allclose(encoder.encoder().embed(batch)[0], encoder.encoder().embed([text])[0], atol=1e-5)
+
+
+def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_path):
+    examples = read_path(SAMPLE)[0]
+    random.Random(0).shuffle(examples)
+    train, held_out = examples[:1500], examples[1500:1800]
+    member = encoder_member.train(train, TrainingContext(tmp_path))
+    answers = member.predict([e.text for e in held_out])
+    assert np.mean([a.labels[0] == e.label for a, e in zip(answers, held_out)]) > 0.62  # 0.69; chance 0.5
+    record = member.save(tmp_path)
+    loaded = predictor.member_algorithm(encoder_member.ALGORITHM).load(tmp_path, record)
+    texts = ["I feel great today", "slept badly, dreading work", ""]
+    np.testing.assert_array_equal(loaded.probabilities(texts), member.probabilities(texts))
+    assert loaded.labels == member.labels == ["negative", "positive"]
+    assert [a.labels[0] for a in loaded.predict(texts[:2])] == ["positive", "negative"]
+    # A head fitted to another encoder's vectors is refused when the server starts, with what to do.
+    with pytest.raises(ValueError, match="has all-MiniLM-L6-v2 .*retrain with -p encoder=false"):
+        encoder_member.load(tmp_path, {**record, "encoder": "bert-base-uncased"})
