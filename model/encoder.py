@@ -59,8 +59,9 @@ class SentenceEncoder:
             self.tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode("utf-8"))
         self.tokenizer.no_padding()  # the file pads to 128: batches are padded to their longest text instead
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        # Linear layers' weights transposed once, so every product is x @ w on contiguous arrays.
-        self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.") else t
+        # Linear layers' weights transposed once, so every product is x @ w on contiguous arrays; the rest
+        # copied, so the archive's 90 MB of bytes are not kept beside them.
+        self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.") else t.copy()
                   for name, t in tensors.items()}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -40,7 +40,7 @@ def test_the_folded_weights_give_the_fitted_formula(tree, request):
     model = predictor.load(request.getfixturevalue(tree).model_dir)
     texts = [e.text for e in CHECKINS]
     c = model.combiner
-    assert len(model.members) == len(c.members) == (3 if tree == "ensemble_tree" else 0)
+    assert len(model.members) == len(c.members) == (2 if tree == "ensemble_tree" else 0)
     inputs = combiner._inputs([m.probabilities(texts) for m in (model.base, *model.members)],
                               lexicon.features(texts))
     weights = np.asarray(c.weights)
@@ -85,17 +85,16 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
     manifest = read_manifest(ensemble_tree.model_dir)
     members = manifest["combiner"]["members"]
     assert [(m["name"], m["algorithm"], m["labels"]) for m in members] == [
-        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"]),
-        ("minilm", "minilm", ["negative", "positive"])]
-    # All five files are in model_version.
-    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "minilm-head.npz", "model.bin", "vocab.json"]
+        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"])]
+    # All four files are in model_version.
+    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "model.bin", "vocab.json"]
     # model.bin is still the plain fastText model that BlazingText and the CLI load, of every train row.
     plain = fasttext.load_model(str(ensemble_tree.model_dir / "model.bin"))
     hand = fasttext.load_model(str(ensemble_tree.model_dir / "hand_labelled.bin"))
     assert sorted(plain.get_labels()) == sorted(hand.get_labels()) == ["__label__negative", "__label__positive"]
     assert len(hand.get_words()) < len(plain.get_words())  # 1,706 rows against 8,529
     model = predictor.load(ensemble_tree.model_dir)
-    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 4
+    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 3
     reply = AppClient(ensemble_tree.model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
@@ -107,7 +106,7 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
         predictor.load(damaged)
 
 
-def test_the_lstm_job_has_fasttext_beside_it_under_a_name_of_its_own(lstm_ensemble_tree):
+def test_the_lstm_job_has_fasttext_beside_it_under_its_own_name_and_the_encoders_member(lstm_ensemble_tree):
     model_dir = lstm_ensemble_tree.model_dir
     manifest = read_manifest(model_dir)
     assert manifest["algorithm"] == "lstm"

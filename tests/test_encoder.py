@@ -43,5 +43,5 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     assert loaded.labels == member.labels == ["negative", "positive"]
     assert [a.labels[0] for a in loaded.predict(texts[:2])] == ["positive", "negative"]
     # A head fitted to another encoder's vectors is refused when the server starts, with what to do.
-    with pytest.raises(ValueError, match="has all-MiniLM-L6-v2 .*retrain with -p encoder=false"):
+    with pytest.raises(ValueError, match=r"has all-MiniLM-L6-v2 .*retrain with -p encoder=false"):
         encoder_member.load(tmp_path, {**record, "encoder": "bert-base-uncased"})
