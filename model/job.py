@@ -121,6 +121,8 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     elif job["ensemble"]:
         log("ensemble: no members trained: their weights come from the lexicon combination, "
             "which needs lexicon=true and validation rows")
+    if job["encoder"] and not job["ensemble"]:
+        log("encoder: no sentence encoder's member: it is one of the ensemble's, and ensemble=false")
 
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
     chosen = None
@@ -166,8 +168,10 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
     hand = data.get(HAND_LABELLED, []) + data.get("feedback", [])
     labels = {e.label for e in hand}
     if len(hand) < HAND_MEMBER_MIN_ROWS or len(labels) < 2:
-        log(f"ensemble: no fastText model of the {HAND_LABELLED} and feedback messages alone: it needs "
-            f"{HAND_MEMBER_MIN_ROWS} of them with two labels or more, there are {len(hand)} with {len(labels)}")
+        log(f"ensemble: no fastText model of the {HAND_LABELLED} and feedback messages alone"
+            + (" (nor the sentence encoder's member, which trains on them too)" if with_encoder else "")
+            + f": it needs {HAND_MEMBER_MIN_ROWS} of them with two labels or more, there are {len(hand)} "
+            f"with {len(labels)}")
     else:
         log(f"ensemble: training fastText on the {len(hand)} {HAND_LABELLED} and feedback messages alone")
         fasttext = predictor.algorithm("blazingtext")

@@ -183,6 +183,18 @@ def test_an_ensemble_without_the_lexicon_says_why_it_trained_no_members(opt_ml):
     assert not (opt_ml.model_dir / "lstm.npz").exists()
 
 
+@pytest.mark.parametrize("ensemble, why", [
+    ("true", "(nor the sentence encoder's member, which trains on them too): it needs 1000"),
+    ("false", "encoder: no sentence encoder's member: it is one of the ensemble's, and ensemble=false")])
+def test_an_encoder_asked_for_but_not_trained_says_why(opt_ml, ensemble, why):
+    opt_ml.hyperparameters({**FAST_FASTTEXT, "epochs": "1", "ensemble": ensemble, "encoder": "true"})
+    opt_ml.channel("train", sample_split()["train"])  # no hand_labelled channel
+    result = opt_ml.train()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert why in result.stdout
+    assert not (opt_ml.model_dir / "minilm-head.npz").exists()
+
+
 def test_an_input_config_channel_that_is_not_an_object_fails_saying_what_it_must_be(opt_ml):
     opt_ml.hyperparameters({})
     opt_ml.channel("train", sample_split()["train"][:100])
