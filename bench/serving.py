@@ -5,8 +5,8 @@ with wrk (Debian's `wrk`; the AWS-style stack also needs `nginx`):
 
 - fasttext, lstm, ensemble: our `serve` (gunicorn, our gthread worker bound on
   the port) on a fastText model, on an LSTM of the default sizes, and on both
-  together (the default job's kind of model), trained on the bundled sample
-  unless given;
+  together with the hand-labelled fastText and the sentence encoder's member (the
+  default job's kind of model), trained on the bundled sample unless given;
 - flask-floor: a Flask app that only returns a fixed body, on the same gunicorn
   settings (gthread, the same workers × threads, keep-alive 75): what the
   framework alone costs;
@@ -18,7 +18,9 @@ with wrk (Debian's `wrk`; the AWS-style stack also needs `nginx`):
 One fixed text per request at each connection count; then, for our two, a distinct
 real text per request at the highest count (VADER's cache no longer helps), and
 batched throughput: 1,000 distinct real texts per request from `--batch-connections`
-clients (Sentiment140's tweets when ../shared/data is here, else the sample's).
+clients (Sentiment140's tweets when ../shared/data is here, else the sample's); and the time of one
+request alone of 1,000, 5,000 and 50,000 of them (the ensemble's sentence encoder reads the first in
+its share of SageMaker's 60 s; the others are answered without it).
 
     python bench/serving.py [--model-dir DIR] [--lstm-model-dir DIR] [--seconds 20]
                             [--connections 100,1000] [--stacks fasttext,lstm,flask-floor,...]
@@ -52,6 +54,8 @@ from model.prepare import prepare  # noqa: E402
 
 BODY = '{"instances": ["I feel a bit better today, thanks for asking :)"]}'
 BATCH_TEXTS = 1000
+# One request alone, of tweets the sentence encoder reads in its share of 60 s, and of more (answered without it).
+LONG_REQUESTS = (1000, 5000, 50_000)
 STACKS = ("fasttext", "lstm", "ensemble", "flask-floor", "bare-wsgi", "aws-example")
 OURS = ("fasttext", "lstm", "ensemble")
 NGINX_CONF = """
@@ -205,7 +209,7 @@ def fasttext_model(work: Path) -> Path:
 
 def ensemble_model(work: Path) -> Path:
     """The default job's kind of model: the quick fastText model, an LSTM of the default sizes, a fastText
-    model of the hand-labelled rows, the lexicon."""
+    model of the hand-labelled rows and the sentence encoder's regression on them, the lexicon."""
     return train_sample(work, "ensemble-model", [*QUICK_FASTTEXT, "ensemble=true"], hand_labelled=True)
 
 
@@ -248,16 +252,30 @@ def start(stack: str, models: dict[str, Path], port: int, work: Path, workers: i
 
 def measure(stack: str, url: str, args: argparse.Namespace, work: Path) -> dict:
     wrk(url, 10, 2, work)  # warm-up
-    results = {connections: wrk(url, connections, args.seconds, work)
-               for connections in map(int, args.connections.split(","))}
+    results = {}
+    if stack in OURS:
+        time.sleep(1)  # the warm-up's last requests answered: these are alone
+        results["alone"] = {size: one_request(url, real_texts()[0][:size]) for size in LONG_REQUESTS}
+    results.update({connections: wrk(url, connections, args.seconds, work)
+                    for connections in map(int, args.connections.split(","))})
     if stack in OURS:
         # The same text every time is what the references are measured on, but VADER's cache then
         # spares the lexicon's work; real check-ins are distinct, so they are measured too.
         texts, _ = real_texts()
         results["distinct"] = wrk(url, max(map(int, args.connections.split(","))), args.seconds, work,
                                   distinct_bodies(texts))
-        results["batched"] = wrk(url, args.batch_connections, args.seconds, work, batch_bodies(texts), timeout=60)
+        # At least 60 s: with the sentence encoder, four requests of 1,000 texts at once take ~25 s.
+        results["batched"] = wrk(url, args.batch_connections, max(args.seconds, 60), work, batch_bodies(texts),
+                                 timeout=60)
     return results
+
+
+def one_request(url: str, texts: list[str]) -> float:
+    """Seconds to answer one request of `texts`, sent alone."""
+    started = time.monotonic()
+    reply = requests.post(url + "/invocations", json={"instances": texts}, timeout=120)
+    reply.raise_for_status()
+    return time.monotonic() - started
 
 
 def report(results: dict, args: argparse.Namespace, workers: int, threads: int) -> None:
@@ -268,17 +286,21 @@ def report(results: dict, args: argparse.Namespace, workers: int, threads: int) 
     most = max(map(int, args.connections.split(",")))
     for stack, rows in results.items():
         for connections, r in rows.items():
-            if connections != "batched":
+            if connections not in ("batched", "alone"):
                 name, conns = (stack + " *", most) if connections == "distinct" else (stack, connections)
                 print(f"{name:<12} {conns:>9} {r['requests_per_s']:>9.0f} {r['p50']:>9} {r['p99']:>9} "
                       f"{r['requests']:>9} {r['non_2xx']:>9} {r['socket_errors']:>9} {r['timeouts']:>9}")
     print(f"* a distinct real text in each request, from {real_texts()[1]} (the others send one fixed text)")
-    print(f"\nbatched: {BATCH_TEXTS:,} distinct real texts a request, {args.batch_connections} connections")
+    print(f"\nbatched: {BATCH_TEXTS:,} distinct real texts a request, {args.batch_connections} connections, "
+          f"{max(args.seconds, 60)} s")
     for stack, rows in results.items():
         if "batched" in rows:
             r = rows["batched"]
             print(f"{stack:<12} {r['requests_per_s'] * BATCH_TEXTS:>9,.0f} texts/s  p50 {r['p50']}  p99 {r['p99']}  "
                   f"non-2xx {r['non_2xx']}  socket errors {r['socket_errors']}  timeouts {r['timeouts']}")
+    print("\none request alone: " + "; ".join(
+        f"{stack} " + ", ".join(f"{size:,} texts {seconds:.1f} s" for size, seconds in rows["alone"].items())
+        for stack, rows in results.items() if "alone" in rows))
     print()
     for connections in map(int, args.connections.split(",")):
         ok = {stack: rows[connections]["requests_per_s"] * (1 - rows[connections]["non_2xx"]

@@ -35,7 +35,7 @@ from container import content_types, formats
 from container.capture import CaptureStore
 from container.environment import ConfigurationError, ServingSettings
 from container.metrics import Metrics
-from model import predictor
+from model import combiner, predictor
 from model.predictor import Prediction, Predictor
 from model.threshold import UNRECOGNIZED, parse_threshold
 
@@ -52,7 +52,9 @@ class RequestContext:
     request_type: the Content-Type's media type, aliases resolved ("text/csv"); charset: its
     charset parameter; response_type: what the answer is written as, chosen from Accept; k:
     labels per text unless the body says otherwise; threshold: confidence below which a
-    message is unrecognized; custom_attributes: SageMaker's custom attributes header, parsed.
+    message is unrecognized; custom_attributes: SageMaker's custom attributes header, parsed;
+    encoder_seconds: how long a sentence encoder may take on the request (a longer one is
+    answered without it: model/combiner.py's `for_request`).
     """
 
     request_type: str = ""
@@ -62,6 +64,7 @@ class RequestContext:
     threshold: float = 0.0
     request_id: str = ""
     custom_attributes: dict[str, str] = field(default_factory=dict)
+    encoder_seconds: float = 10.0
 
 
 def default_model_fn(model_dir: str) -> Predictor:
@@ -75,9 +78,13 @@ def default_input_fn(request_body: bytes, content_type: str, context: RequestCon
 
 def default_predict_fn(data: formats.InferenceRequest, model: Predictor,
                        context: RequestContext) -> list[formats.Answer]:
+    chosen = combiner.for_request(model, data.texts, context.encoder_seconds)
+    if chosen is not model:
+        log.info("request %s: %d messages, more than the sentence encoder reads in %.1f s: answered without it",
+                 context.request_id, len(data.texts), context.encoder_seconds)
     # One batched call for every label's probability: each text's k labels, its verdict and
     # its capture record all come from it.
-    predictions = model.predict(data.texts, k=len(model.labels))
+    predictions = chosen.predict(data.texts, k=len(chosen.labels))
     return formats.answers(predictions, data.ks, context.threshold)
 
 
@@ -123,7 +130,10 @@ class Handler:
             threshold = parse_threshold(attributes["threshold"]) if "threshold" in attributes else self.threshold
         except ValueError as error:
             raise formats.bad_request(f"custom attribute threshold {error}") from None
-        return RequestContext(request_type, charset, response_type, k, threshold, request_id, attributes)
+        # Each of a worker's request threads may be running such a request on its one core, with room to spare.
+        encoder_seconds = self.settings.timeout / (self.settings.threads + 2)
+        return RequestContext(request_type, charset, response_type, k, threshold, request_id, attributes,
+                              encoder_seconds)
 
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one Handler per process; clients repeat the same headers)
     def _types(self, content_type: str, accept: str) -> tuple[str, str, str | None]:

@@ -14,6 +14,10 @@ answered: its probability is what the positive and negative ones leave below 1, 
 message with no clear feeling gets a low confidence and is marked unrecognized. A message
 with no word the model knows and none in the lexicon (an empty one, "asdf") gets
 probability 0 for every label: there is nothing to decide on.
+
+An ensemble with the sentence encoder's member (model/encoder_member.py, ~2,500 tokens a second)
+is also fitted without it: serving answers a request too long to encode in its time with that
+combination instead (`for_request`), so no request outlasts SageMaker's timeout.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import lexicon
+from model import encoder_member, lexicon
 from model.artifact import SERVE_OR_RETRAIN
 from model.datasets import Example
 from model.logistic import logistic_regression, softmax
@@ -43,7 +47,7 @@ class Combiner:
     row the bias; lexicon: which lexicon made the last features; members: the models of an
     ensemble beside the trained one, whose log-probabilities follow its own, each recorded as
     its name, algorithm and the manifest fields its files need (`{"name": "lstm", "algorithm":
-    "lstm", ...}`)."""
+    "lstm", ...}`); fallback: the same fitted without the sentence encoder's member, when it has one."""
 
     inputs: list[str]
     classes: list[str]
@@ -52,6 +56,7 @@ class Combiner:
     weights: list[list[float]]
     lexicon: str = lexicon.NAME
     members: list[dict] = field(default_factory=list)
+    fallback: Combiner | None = None
 
 
 class CombinedPredictor:
@@ -84,6 +89,14 @@ class CombinedPredictor:
                              f"give {ends[-1] + len(lexicon.FEATURES)} inputs")
         self._model_weights = np.split(folded[:ends[-1]], ends[:-1])
         self._lexicon_weights = folded[ends[-1]:]
+        self.fallback: CombinedPredictor | None = None
+        self.costly: list[TrainedPredictor] = []  # the members the fallback goes without
+        if combiner.fallback is not None:
+            kept = {record["name"] for record in combiner.fallback.members}
+            named = list(zip(combiner.members, self.members))
+            self.fallback = CombinedPredictor(base, combiner.fallback, manifest,
+                                              [member for record, member in named if record["name"] in kept])
+            self.costly = [member for record, member in named if record["name"] not in kept]
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), labels) combined probabilities of the answered labels (their rows sum to
@@ -135,7 +148,17 @@ def from_manifest(base: TrainedPredictor, manifest: dict, model_dir: Path) -> Pr
     from model.predictor import member_algorithm  # the members' modules, loaded lazily as the base's are
 
     members = [member_algorithm(record["algorithm"]).load(model_dir, record) for record in fields.get("members", [])]
-    return CombinedPredictor(base, Combiner(**fields), manifest, members)
+    fallback = Combiner(**fields["fallback"]) if fields.get("fallback") else None
+    return CombinedPredictor(base, Combiner(**{**fields, "fallback": fallback}), manifest, members)
+
+
+def for_request(model: Predictor, texts: Sequence[str], seconds: float) -> Predictor:
+    """What serving answers `texts` with when the sentence encoder may take `seconds` of the request:
+    `model`, or its fallback (the ensemble without the encoder) when the encoder would take longer."""
+    if isinstance(model, CombinedPredictor) and model.fallback is not None \
+            and not all(member.affordable(texts, seconds) for member in model.costly):
+        return model.fallback
+    return model
 
 
 def fit(base: TrainedPredictor, validation: Sequence[Example], reference: Sequence[Example] = (),
@@ -173,12 +196,16 @@ def fit(base: TrainedPredictor, validation: Sequence[Example], reference: Sequen
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
     # and so the confidences, from running to infinity (C=1 in scikit-learn's terms).
     weights = logistic_regression((inputs - mean) / scale, targets, row_weights, len(classes), l2=1 / len(rows))
+    costly = [name for name, model in members.items() if model.manifest["algorithm"] == encoder_member.ALGORITHM]
+    fallback = fit(base, validation, reference, lambda line: log(f"without {', '.join(costly)}: {line}"),
+                   {name: model for name, model in members.items() if name not in costly}) if costly else None
     log(f"lexicon combination fitted on {len(validation_rows)} validation and {len(references)} reference "
         f"messages: weights for {classes[0]} "
         + " ".join(f"{name}={w:+.2f}" for name, w in zip(_input_names(base, members), weights[:-1, 0])))
     combiner = Combiner(list(base.labels), classes, mean.tolist(), scale.tolist(), weights.tolist(),
                         members=[{"name": name, "algorithm": model.manifest["algorithm"]}
-                                 for name, model in members.items()])
+                                 for name, model in members.items()],
+                        fallback=fallback.combiner if fallback else None)
     return CombinedPredictor(base, combiner, base.manifest, list(members.values()))
 
 

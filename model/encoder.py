@@ -64,6 +64,10 @@ class SentenceEncoder:
         self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.") else t.copy()
                   for name, t in tensors.items()}
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """The tokens embed() would run `texts` through (each text's at most MAX_TOKENS): its cost."""
+        return sum(len(e.ids) for e in self.tokenizer.encode_batch(list(texts)))
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # batches of alike length pad little

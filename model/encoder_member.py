@@ -26,6 +26,10 @@ from model.preprocessing import preprocessor
 ALGORITHM = "minilm"
 HEAD_FILE = "minilm-head.npz"
 PREPROCESSING = {"name": "none", "version": 1}  # whitespace folded only: the encoder's tokenizer reads the rest
+# Tokens the encoder runs through a second on one core, a little below what bench/encoder_speed.py
+# measures on this machine's (2,450-2,820, tweets and long texts alike): a serving worker's math runs
+# on one thread (container/environment.py), and the ensemble's other models take their share too.
+TOKENS_PER_SECOND = 2_500
 
 
 class EncoderMemberPredictor:
@@ -52,6 +56,14 @@ class EncoderMemberPredictor:
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:
         return top_k(self.probabilities(texts), self.labels, k)
+
+    def affordable(self, texts: Sequence[str], seconds: float) -> bool:
+        """Whether the encoder would take `texts` in `seconds` or less (TOKENS_PER_SECOND); only a request
+        long enough to need it is tokenized to count (30,000 tweets: 1 s)."""
+        budget = seconds * TOKENS_PER_SECOND
+        if len(texts) * encoder.MAX_TOKENS <= budget:
+            return True
+        return encoder.encoder().count_tokens([self.preprocess(text) for text in texts]) <= budget
 
     def save(self, model_dir: Path) -> dict:
         with open(model_dir / HEAD_FILE, "wb") as file:

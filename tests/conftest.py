@@ -145,16 +145,16 @@ def _with_hand_labelled() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="session")
 def ensemble_tree(tmp_path_factory) -> OptMl:
-    """A fastText model, an LSTM (its defaults) and a fastText model of the hand_labelled channel
-    weighed together with the lexicon, trained by `train` on the bundled sample."""
+    """A fastText model, an LSTM (its defaults), a fastText model of the hand_labelled channel and the
+    sentence encoder's regression on it, weighed together with the lexicon, trained by `train` on the
+    bundled sample."""
     return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
 def lstm_ensemble_tree(tmp_path_factory) -> OptMl:
-    """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it;
-    and with the sentence encoder's member (`encoder`, off by default)."""
-    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true", "encoder": "true"},
+    """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it."""
+    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"},
                     channels=_with_hand_labelled())
 
 

@@ -9,7 +9,7 @@ import shutil
 import fasttext
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 from support import AppClient
 
 from model import combiner, fasttext_model, lexicon, predictor
@@ -40,7 +40,8 @@ def test_the_folded_weights_give_the_fitted_formula(tree, request):
     model = predictor.load(request.getfixturevalue(tree).model_dir)
     texts = [e.text for e in CHECKINS]
     c = model.combiner
-    assert len(model.members) == len(c.members) == (2 if tree == "ensemble_tree" else 0)
+    assert len(model.members) == len(c.members) == (3 if tree == "ensemble_tree" else 0)
+    assert (model.fallback is not None) == (tree == "ensemble_tree")  # only an ensemble with the encoder has one
     inputs = combiner._inputs([m.probabilities(texts) for m in (model.base, *model.members)],
                               lexicon.features(texts))
     weights = np.asarray(c.weights)
@@ -85,16 +86,17 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
     manifest = read_manifest(ensemble_tree.model_dir)
     members = manifest["combiner"]["members"]
     assert [(m["name"], m["algorithm"], m["labels"]) for m in members] == [
-        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"])]
-    # All four files are in model_version.
-    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "model.bin", "vocab.json"]
+        ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"]),
+        ("minilm", "minilm", ["negative", "positive"])]
+    # All five files are in model_version.
+    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "minilm-head.npz", "model.bin", "vocab.json"]
     # model.bin is still the plain fastText model that BlazingText and the CLI load, of every train row.
     plain = fasttext.load_model(str(ensemble_tree.model_dir / "model.bin"))
     hand = fasttext.load_model(str(ensemble_tree.model_dir / "hand_labelled.bin"))
     assert sorted(plain.get_labels()) == sorted(hand.get_labels()) == ["__label__negative", "__label__positive"]
     assert len(hand.get_words()) < len(plain.get_words())  # 1,706 rows against 8,529
     model = predictor.load(ensemble_tree.model_dir)
-    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 3
+    assert [m.labels for m in (model.base, *model.members)] == [["negative", "positive"]] * 4
     reply = AppClient(ensemble_tree.model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
@@ -124,6 +126,26 @@ def test_the_lstm_job_has_fasttext_beside_it_under_its_own_name_and_the_encoders
     reply = AppClient(model_dir).post(json.dumps(["I feel great today", "slept badly, dreading work"]))
     assert reply.status_code == 200
     assert [r["sentiment"] for r in reply.json()] == ["positive", "negative"], reply.json()
+
+
+def test_a_request_too_long_for_the_encoder_in_its_time_is_answered_without_it(lstm_ensemble_tree, start_server):
+    model_dir = lstm_ensemble_tree.model_dir
+    fallback = read_manifest(model_dir)["combiner"]["fallback"]
+    assert [m["name"] for m in fallback["members"]] == ["blazingtext", "hand_labelled"]  # all but the encoder's
+    model = predictor.load(model_dir)
+    # 3 s of SageMaker's timeout, 4 request threads a worker: the encoder may take 0.5 s, ~1,250 tokens.
+    server = start_server(model_dir, {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "3"})
+    short = [e.text for e in CHECKINS[:3]]
+    long = [e.text for e in read_path(SAMPLE)[0][:300]]  # ~8,000 tokens
+    for texts, expected in ((short, model), (long, model.fallback)):
+        assert combiner.for_request(model, texts, 0.5) is expected
+        reply = server.post(json.dumps({"instances": texts, "configuration": {"k": 2}}))
+        assert reply.status_code == 200, reply.text
+        served = np.array([r["prob"] for r in reply.json()])
+        np.testing.assert_allclose(served, [a.probs for a in expected.predict(texts, k=2)], atol=1e-5)
+    differs = np.abs(served - [a.probs for a in model.predict(long, k=2)]).max()
+    assert differs > 0.01, differs  # the fallback is another combination, not the encoder's
+    assert "300 messages, more than the sentence encoder reads in 0.5 s: answered without it" in server.log()
 
 
 def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_tree):
