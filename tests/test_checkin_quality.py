@@ -77,6 +77,6 @@ def test_the_default_job_on_the_shared_data_reads_obvious_checkins_right(opt_ml)
     opt_ml.hyperparameters({})
     opt_ml.channel("train", [to_blazingtext_line(e) for e in tweets])
     opt_ml.channel("hand_labelled", [to_blazingtext_line(e) for e in semeval])  # as bench/compare.py does
-    result = opt_ml.train()
+    result = opt_ml.train(timeout=1500)  # ~10 minutes with the sentence encoder's member (README)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_obvious_messages(opt_ml.model_dir)
