@@ -27,13 +27,16 @@ its test then measures a kind of text the job never saw, as the held-out evaluat
 first-person accounts of feelings are (TweetEval's emotions are the nearest we have to them).
 Such a run draws no plot.
 
-    python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...] [--unseen tweeteval]
+`--keep-model DIR` keeps the trained model, whose validation bench/validation.py measures.
+
+    python bench/compare.py [-p algorithm=lstm] [-p epochs=3 ...] [--unseen tweeteval] [--keep-model DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -135,6 +138,7 @@ def describe(metrics: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--unseen", choices=sorted(UNSEEN), help="leave this set out of every channel")
+    parser.add_argument("--keep-model", type=Path, help="copy the trained model there (for bench/validation.py)")
     args = flags(__doc__, parser)
     hyperparameters = args.hyperparameter
     channels, tests, neutral_tweets = channels_and_tests(args.unseen)
@@ -150,6 +154,8 @@ def main() -> int:
         manifest = json.loads((work / "model/manifest.json").read_text())
         size = sum((work / "model" / name).stat().st_size for name in model_files(manifest))
         model = predictor.load(work / "model")
+        if args.keep_model:
+            shutil.copytree(work / "model", args.keep_model)
         threshold = manifest["threshold"]["value"]
         print(f"{manifest['algorithm']}: trained in {seconds:.0f} s, artifact {size / 1e6:.1f} MB, "
               f"threshold {threshold:.3f}\n")
