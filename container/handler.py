@@ -109,6 +109,9 @@ class Handler:
         recorded = (self.manifest.get("threshold") or {}).get("value", 0.0)
         # SENTIMENT_THRESHOLD overrides the model's; a request's custom attribute overrides both.
         self.threshold = settings.threshold if settings.threshold is not None else recorded
+        # What a sentence encoder may take of a request: each of a worker's request threads may be running
+        # such a request on its one core, with room to spare.
+        self.encoder_seconds = settings.timeout / (settings.threads + 2)
         self.capture = CaptureStore(settings.capture_uri, settings.capture_max_bytes,
                                     settings.capture_max_seconds) if settings.capture_uri else None
         spool = self.capture.spool_files if self.capture and self.capture.s3_bucket else None
@@ -130,10 +133,8 @@ class Handler:
             threshold = parse_threshold(attributes["threshold"]) if "threshold" in attributes else self.threshold
         except ValueError as error:
             raise formats.bad_request(f"custom attribute threshold {error}") from None
-        # Each of a worker's request threads may be running such a request on its one core, with room to spare.
-        encoder_seconds = self.settings.timeout / (self.settings.threads + 2)
         return RequestContext(request_type, charset, response_type, k, threshold, request_id, attributes,
-                              encoder_seconds)
+                              self.encoder_seconds)
 
     @functools.lru_cache(maxsize=512)  # noqa: B019 (one Handler per process; clients repeat the same headers)
     def _types(self, content_type: str, accept: str) -> tuple[str, str, str | None]:

@@ -154,8 +154,7 @@ def ensemble_tree(tmp_path_factory) -> OptMl:
 @pytest.fixture(scope="session")
 def lstm_ensemble_tree(tmp_path_factory) -> OptMl:
     """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it."""
-    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"},
-                    channels=_with_hand_labelled())
+    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
