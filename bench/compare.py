@@ -140,6 +140,8 @@ def main() -> int:
     parser.add_argument("--unseen", choices=sorted(UNSEEN), help="leave this set out of every channel")
     parser.add_argument("--keep-model", type=Path, help="copy the trained model there (for bench/validation.py)")
     args = flags(__doc__, parser)
+    if args.keep_model and args.keep_model.exists():
+        parser.error(f"--keep-model {args.keep_model} exists: name a folder that does not, or remove it")
     hyperparameters = args.hyperparameter
     channels, tests, neutral_tweets = channels_and_tests(args.unseen)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:

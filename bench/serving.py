@@ -298,9 +298,11 @@ def report(results: dict, args: argparse.Namespace, workers: int, threads: int) 
             r = rows["batched"]
             print(f"{stack:<12} {r['requests_per_s'] * BATCH_TEXTS:>9,.0f} texts/s  p50 {r['p50']}  p99 {r['p99']}  "
                   f"non-2xx {r['non_2xx']}  socket errors {r['socket_errors']}  timeouts {r['timeouts']}")
-    print("\none request alone: " + "; ".join(
-        f"{stack} " + ", ".join(f"{size:,} texts {seconds:.1f} s" for size, seconds in rows["alone"].items())
-        for stack, rows in results.items() if "alone" in rows))
+    alone = {stack: rows["alone"] for stack, rows in results.items() if "alone" in rows}
+    if alone:
+        print("\none request alone: " + "; ".join(
+            f"{stack} " + ", ".join(f"{size:,} texts {seconds:.1f} s" for size, seconds in sizes.items())
+            for stack, sizes in alone.items()))
     print()
     for connections in map(int, args.connections.split(",")):
         ok = {stack: rows[connections]["requests_per_s"] * (1 - rows[connections]["non_2xx"]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from common import POLAR
+from common import DATA, POLAR
 from compare import channels_and_tests
 
 from model import combiner, job, predictor
@@ -66,7 +66,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", type=Path, help="a model bench/compare.py --keep-model trained")
     args = parser.parse_args()
-    model = predictor.load(args.model_dir)
+    if not (DATA / "sentiment140").exists():
+        sys.exit(f"needs {DATA}: the validation rows are bench/compare.py's")
+    try:
+        model = predictor.load(args.model_dir)
+    except (FileNotFoundError, ValueError) as error:  # no model there, or one this code cannot serve
+        sys.exit(f"validation.py: {error}")
     if not isinstance(model, combiner.CombinedPredictor):
         sys.exit(f"{args.model_dir} holds no combination (trained with lexicon=false?): nothing to refit")
     validation = channels_and_tests()[0]["validation"]
