@@ -209,7 +209,7 @@ def fasttext_model(work: Path) -> Path:
 
 def ensemble_model(work: Path) -> Path:
     """The default job's kind of model: the quick fastText model, an LSTM of the default sizes, a fastText
-    model of the hand-labelled rows and the sentence encoder's regression on them, the lexicon."""
+    model of the hand-labelled rows and the sentence encoder's head on them, the lexicon."""
     return train_sample(work, "ensemble-model", [*QUICK_FASTTEXT, "ensemble=true"], hand_labelled=True)
 
 

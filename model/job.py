@@ -62,7 +62,7 @@ SPEC = Spec(
           "fastText, fastText beside the LSTM) and, given 1,000 hand_labelled and feedback messages, a fastText "
           "model of those alone; the lexicon combination weighs them all (model.bin stays plain fastText)"),
     Param("encoder", bool, True, "ours: with the ensemble and its fastText model of the hand_labelled and "
-          "feedback messages, also a logistic regression on all-MiniLM-L6-v2's sentence vectors of them "
+          "feedback messages, also a small network (one hidden layer) on all-MiniLM-L6-v2's sentence vectors of them "
           "(model/encoder_member.py): the most accurate model, but ~9 ms a message to train and to serve "
           "(~150 messages/s on 2 cores); a request longer than it reads in its time is answered without it"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
@@ -157,7 +157,7 @@ def ensemble_members(algorithm_name: str, params: dict, train_set: list[Example]
     on the same rows (OTHER_ALGORITHM), and, when there are enough hand-labelled and feedback
     messages, a fastText model of those (and our `accounts`) alone (the job's fastText
     hyperparameters, or fastText's defaults, but HAND_MEMBER_TRAINING's epochs and learning rate)
-    and, `with_encoder`, the sentence encoder's regression on the same rows (model/encoder_member.py)."""
+    and, `with_encoder`, the sentence encoder's head on the same rows (model/encoder_member.py)."""
     log, members = context.log, {}
     other = OTHER_ALGORITHM[algorithm_name]
     log(f"ensemble: training {other} with its defaults beside {algorithm_name}")

@@ -47,7 +47,7 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     train, held_out = examples[:1500], examples[1500:1800]
     member = encoder_member.train(train, TrainingContext(tmp_path))
     answers = member.predict([e.text for e in held_out])
-    assert np.mean([a.labels[0] == e.label for a, e in zip(answers, held_out)]) > 0.62  # 0.69; chance 0.5
+    assert np.mean([a.labels[0] == e.label for a, e in zip(answers, held_out)]) > 0.65  # 0.74; chance 0.5
     record = member.save(tmp_path)
     loaded = predictor.member_algorithm(encoder_member.ALGORITHM).load(tmp_path, record)
     texts = ["I feel great today", "slept badly, dreading work", ""]
@@ -57,3 +57,9 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     # A head fitted to another encoder's vectors is refused when the server starts, with what to do.
     with pytest.raises(ValueError, match=r"has all-MiniLM-L6-v2 .*retrain with -p encoder=false"):
         encoder_member.load(tmp_path, {**record, "encoder": "bert-base-uncased"})
+    # So is the regression an earlier image saved as the head (its weights in one (385, labels) array).
+    with open(tmp_path / record["head_file"], "wb") as file:
+        np.savez(file, labels=np.array(member.labels), mean=member.mean, scale=member.scale,
+                 weights=np.zeros((385, 2)))
+    with pytest.raises(ValueError, match=r"minilm-head\.npz holds a regression .* train it again with this one"):
+        encoder_member.load(tmp_path, record)
