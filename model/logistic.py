@@ -1,5 +1,5 @@
 """Multinomial logistic regression by full-batch Adam, in NumPy: the lexicon combination's fit
-(model/combiner.py) and the sentence encoder's member (model/encoder_member.py)."""
+(model/combiner.py); its softmax serves the sentence encoder's member too (model/encoder_member.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 def logistic_regression(inputs: np.ndarray, targets: np.ndarray, row_weights: np.ndarray, n_classes: int, l2: float,
                          steps: int = 2000, learning_rate: float = 0.05) -> np.ndarray:
     """(features + 1, classes) weights minimising the row-weighted mean cross-entropy + l2/2·|W|², by full-batch Adam
-    (the lexicon fit's few thousand rows of a handful of features: a second or two; the encoder member's
-    ~40,000 rows of 384: about a minute)."""
+    (the lexicon fit's few thousand rows of a handful of features: a second or two)."""
     design = np.hstack([inputs, np.ones((len(inputs), 1))])
     onehot = np.eye(n_classes)[targets]
     weights = np.zeros((design.shape[1], n_classes))
