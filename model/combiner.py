@@ -31,7 +31,7 @@ import numpy as np
 from model import encoder_member, lexicon
 from model.artifact import SERVE_OR_RETRAIN
 from model.datasets import Example
-from model.logistic import logistic_regression, softmax
+from model.logistic import fold_standardisation, logistic_regression, softmax, standardisation
 from model.predictor import Prediction, Predictor, TrainedPredictor, top_k
 
 NEUTRAL = "neutral"
@@ -77,12 +77,9 @@ class CombinedPredictor:
         self._columns = [combiner.classes.index(label) for label in self.labels]
         self._known = frozenset(base.vocabulary)
         lexicon.analyzer()  # loaded with the model (before gunicorn forks), not by the first request
-        # The standardisation folded into the weights, once: ((x - mean) / scale) @ W + b
-        # = x @ (W / scale) + (b - (mean / scale) @ W), two small products a request.
-        mean, scale = np.asarray(combiner.mean), np.asarray(combiner.scale)
         weights = np.asarray(combiner.weights)
-        folded = weights[:-1] / scale[:, None]
-        self._bias = weights[-1] - (mean / scale) @ weights[:-1]
+        folded, self._bias = fold_standardisation(weights[:-1], weights[-1], np.asarray(combiner.mean),
+                                                  np.asarray(combiner.scale))
         ends = np.cumsum([len(model.labels) for model in self._models])
         if len(folded) != ends[-1] + len(lexicon.FEATURES):
             raise ValueError(f"the combiner has {len(folded)} weight rows; its models and the lexicon "
@@ -191,7 +188,7 @@ def fit(base: TrainedPredictor, validation: Sequence[Example], reference: Sequen
     members = members or {}
     models = [base, *members.values()]
     inputs = _inputs([model.probabilities(texts) for model in models], lexicon.features(texts))
-    mean, scale = inputs.mean(axis=0), inputs.std(axis=0) + 1e-6
+    mean, scale = standardisation(inputs)
     targets = np.array([classes.index(e.label) for e in rows])
     # A few dozen validation messages are easily separable; the penalty keeps their weights,
     # and so the confidences, from running to infinity (C=1 in scikit-learn's terms).

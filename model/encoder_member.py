@@ -23,7 +23,7 @@ from model import encoder
 from model.artifact import SERVE_OR_RETRAIN
 from model.context import TrainingContext
 from model.datasets import Example
-from model.logistic import softmax
+from model.logistic import fold_standardisation, softmax, standardisation
 from model.predictor import Prediction, top_k
 from model.preprocessing import preprocessor
 
@@ -66,10 +66,7 @@ class EncoderMemberPredictor:
     def __init__(self, labels: Sequence[str], mean: np.ndarray, scale: np.ndarray, weights: dict[str, np.ndarray]):
         self.labels = list(labels)
         self.mean, self.scale, self.weights = mean, scale, weights
-        # The standardisation folded into the first layer once, not applied to every request's vectors.
-        hidden = weights["hidden/W"].T
-        self._hidden = hidden / scale[:, None]
-        self._hidden_bias = weights["hidden/b"] - (mean / scale) @ hidden
+        self._hidden, self._hidden_bias = fold_standardisation(weights["hidden/W"].T, weights["hidden/b"], mean, scale)
         self._output, self._output_bias = weights["output/W"].T, weights["output/b"]
         self.manifest = {"algorithm": ALGORITHM, "preprocessing": PREPROCESSING, "encoder": encoder.NAME}
         self.preprocess = preprocessor(PREPROCESSING)
@@ -110,7 +107,7 @@ def train(examples: list[Example], context: TrainingContext) -> EncoderMemberPre
     unique = list(dict.fromkeys(texts))  # each text encoded once (our accounts are trained on 3 times)
     row = {text: i for i, text in enumerate(unique)}
     vectors = encoder.encoder().embed(unique)[[row[text] for text in texts]]
-    mean, scale = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
+    mean, scale = standardisation(vectors)
     targets = np.array([labels.index(e.label) for e in examples], dtype=np.int32)
     weights, epochs = fit_head(((vectors - mean) / scale).astype(np.float32), targets, len(labels))
     context.log(f"ensemble: {encoder.NAME} head kept from epoch {epochs}")

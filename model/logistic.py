@@ -1,5 +1,6 @@
 """Multinomial logistic regression by full-batch Adam, in NumPy: the lexicon combination's fit
-(model/combiner.py); its softmax serves the sentence encoder's member too (model/encoder_member.py)."""
+(model/combiner.py); its softmax and standardisation serve the sentence encoder's member too
+(model/encoder_member.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     scores = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def standardisation(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's (mean, scale) over the rows of `inputs`: fitted on (inputs - mean) / scale."""
+    return inputs.mean(axis=0), inputs.std(axis=0) + 1e-6
+
+
+def fold_standardisation(weights: np.ndarray, bias: np.ndarray, mean: np.ndarray,
+                         scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(W', b') with x @ W' + b' == ((x - mean) / scale) @ weights + bias: folded once when a model loads,
+    so a request pays for one product, not a subtraction and a division besides."""
+    return weights / scale[:, None], bias - (mean / scale) @ weights
 
 
 def logistic_regression(inputs: np.ndarray, targets: np.ndarray, row_weights: np.ndarray, n_classes: int, l2: float,
