@@ -8,9 +8,11 @@ model (`model.combiner`), and the trained models learn its clearest words as
 one-word examples (`training_examples`). It reads "couldn't be better" as a
 negation, so it is given the text with the negations of such idioms of degree taken out
 (`model.preprocessing.without_degree_negations`), and reads "to be honest" as praise ("honest"
-+2.3), so the phrases a message uses to say it is frank are taken out too. A combination fitted
-before either (lexicon `vader-3.3.2`) or before the second (`vader-3.3.2-degree`) is still
-served with the text as it read it.
++2.3), so the phrases a message uses to say it is frank are taken out too, and reads "can't stop
+crying" as the crying negated, so a negated "stop" or "help" before a verb is taken out
+(`model.preprocessing.without_persistence_negations`). A combination fitted before any of these
+(lexicon `vader-3.3.2`), or before the second or third (`vader-3.3.2-degree`, `vader-3.3.2-idioms`),
+is still served with the text as it read it.
 """
 
 from __future__ import annotations
@@ -23,22 +25,29 @@ import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from model.datasets import Example
-from model.preprocessing import without_degree_negations
+from model.preprocessing import without_degree_negations, without_persistence_negations
 
 PLAIN = "vader-3.3.2"  # VADER as it is: the off-the-shelf analyser we compare with
 DEGREE = "vader-3.3.2-degree"  # VADER reading degree idioms right
-NAME = "vader-3.3.2-idioms"  # ... and frankness idioms: what combinations are fitted with now
+IDIOMS = "vader-3.3.2-idioms"  # ... and frankness idioms
+NAME = "vader-3.3.2-persistence"  # ... and "can't stop crying": what combinations are fitted with now
 # How a check-in says it is frank, not what it feels: VADER scored "to be honest I am exhausted" +0.20.
 _FRANKNESS = re.compile(r"\b(?:to be (?:totally |completely )?(?:honest|fair|frank)|to tell (?:you )?the truth|"
                         r"truth be told|honestly|tbh)\b", re.IGNORECASE)
 
 
 def without_idioms(text: str) -> str:
-    """Raw `text` without its negated degree idioms and frankness idioms: what VADER reads."""
+    """Raw `text` without its negated degree idioms, frankness idioms and negations of persistence:
+    what VADER reads."""
+    return without_persistence_negations(_without_frankness(text))
+
+
+def _without_frankness(text: str) -> str:
     return _FRANKNESS.sub("", without_degree_negations(text))
 
 
-_READERS = {NAME: without_idioms, DEGREE: without_degree_negations, PLAIN: lambda text: text}
+_READERS = {NAME: without_idioms, IDIOMS: _without_frankness, DEGREE: without_degree_negations,
+            PLAIN: lambda text: text}
 NAMES = tuple(_READERS)  # the lexicon readings this server serves
 FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu")
 PIECE_WORDS = 40  # far longer than a check-in: those are scored whole, exactly as VADER scores them

@@ -16,7 +16,8 @@ from functools import partial
 from model.artifact import SERVE_OR_RETRAIN
 
 NAME = "tweet"
-VERSION = 4  # 4: function words unmarked; 3: degree idioms unmarked; 2: negation marked; 1: unmarked (each served)
+VERSION = 5  # 5: "can't stop" marks only "stop"; 4: function words unmarked; 3: degree idioms unmarked;
+#             2: negation marked; 1: unmarked (each served)
 PREPROCESSING = {"name": NAME, "version": VERSION}
 
 URL_TOKEN = "<url>"
@@ -70,6 +71,10 @@ _DEGREE_MODALS = frozenset({"can", "could"})  # "could not be happier"
 _DEGREE_LINKS = frozenset({"be", "been", "have", "feel", "felt", "get", "got", "any", "ever", "look", "looked"})
 _COMPARATIVES = frozenset({"better", "worse", "more", "less", "happier", "sadder", "prouder", "calmer", "luckier",
                            "lonelier", "angrier", "healthier", "stronger", "greater", "nicer", "lovelier"})
+# "Can't stop crying", "couldn't help smiling": the negation is of the stopping, and the crying goes on
+# (version 5). Only the verb is marked ("can't neg-stop crying"); version 4 marked "neg-crying" too, which
+# VADER's negated words taught every model to read as positive ("not crying", model/lexicon.py).
+_PERSISTENCE = frozenset({"stop", "help"})
 
 
 def clean_text(text: str) -> str:
@@ -81,7 +86,8 @@ def clean_text(text: str) -> str:
     punctuation become tokens; the two words after a negation within its clause are
     marked, function words left as they are and not counted ("not bad at all" -> "not
     neg-bad at all"), unless the negation only says how much ("couldn't be better",
-    "never been so happy" stay as they are). The function is idempotent:
+    "never been so happy" stay as they are); after "can't stop" or "can't help" only that
+    verb is marked ("can't neg-stop crying"). The function is idempotent:
     clean_text(clean_text(t)) == clean_text(t).
     """
     return _negations_marked(text, VERSION)
@@ -119,7 +125,7 @@ def _marked_negations(tokens: list[str], version: int) -> list[str]:
             token, left = NEGATED_PREFIX + word, left - 1
         marked.append(token)
         if _NEGATION.fullmatch(word) and not (version >= 3 and _is_degree_idiom(words, i, so_intensifies=version >= 4)):
-            left = NEGATION_SCOPE
+            left = 1 if version >= 5 and words[i + 1:i + 2] and words[i + 1] in _PERSISTENCE else NEGATION_SCOPE
     return marked
 
 
@@ -150,6 +156,20 @@ def without_degree_negations(text: str) -> str:
     return text if len(kept) == len(pieces) else " ".join(kept)
 
 
+def without_persistence_negations(text: str) -> str:
+    """Raw `text` with each negated "stop" or "help" that a word of content follows taken out, the rest
+    as it was ("I can't stop crying" -> "I crying"): what VADER should read, for it reads the crying as
+    negated. "It didn't help." and "did not help at all" keep their negation: nothing goes on after it."""
+    lowered = text.translate(_APOSTROPHES).lower()
+    if not (_MAY_NEGATE.search(lowered) and any(verb in lowered for verb in _PERSISTENCE)):
+        return text
+    pieces = lowered.split()
+    out = {i + step for i in range(len(pieces) - 2) for step in (0, 1)
+           if _NEGATION.fullmatch(pieces[i]) and pieces[i + 1] in _PERSISTENCE and pieces[i + 2][:1].isalnum()
+           and pieces[i + 2].strip(".,;:!?\"()") not in _FUNCTION_WORDS}
+    return text if not out else " ".join(piece for i, piece in enumerate(text.split()) if i not in out)
+
+
 def normalize_whitespace(text: str) -> str:
     """Only fold whitespace: what a bare BlazingText model (trained on text
     tokenized by its user) is given."""
@@ -158,7 +178,7 @@ def normalize_whitespace(text: str) -> str:
 
 _PREPROCESSORS: dict[tuple[str, int], Callable[[str], str]] = {
     (NAME, VERSION): clean_text,
-    **{(NAME, version): partial(_negations_marked, version=version) for version in (3, 2)},
+    **{(NAME, version): partial(_negations_marked, version=version) for version in (4, 3, 2)},
     (NAME, 1): _clean_text_unmarked,
     ("none", 1): normalize_whitespace,
 }

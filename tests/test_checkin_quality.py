@@ -18,7 +18,7 @@ OBVIOUS = {
                  "not bad at all", "Feeling good, work went well 😀", "Couldn't be better!"],
     "negative": ["I feel awful and exhausted", "So stressed and anxious about tomorrow",
                  "meh... not great, to be honest", "Sad and lonely today 😢", "Terrible night, I couldn't sleep",
-                 "Never felt worse"],
+                 "Never felt worse", "I can't stop crying"],
 }
 NOTHING_TO_GO_ON = ["", "   "]
 

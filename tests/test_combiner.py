@@ -54,18 +54,20 @@ def test_the_folded_weights_give_the_fitted_formula(tree, request):
 
 
 def test_idioms_are_read_by_the_lexicon_and_older_combinations_are_served_as_fitted(fasttext_tree, tmp_path):
-    """VADER reads "couldn't be better" as a negation and "to be honest" as praise; the lexicon a
-    combination is fitted with now is given the text without them. One fitted with plain VADER, or
-    with the degree idioms alone taken out (before), is still served so."""
-    idioms = ["Couldn't be better!", "never felt better", "it couldn't be worse", "to be honest I am exhausted"]
-    plain, degree, now = (lexicon.features(idioms, name) for name in (lexicon.PLAIN, lexicon.DEGREE, lexicon.NAME))
-    assert list(np.sign(plain[:, 0])) == [-1, -1, 1, 1] and list(np.sign(degree[:, 0])) == [1, 1, -1, 1]
-    assert list(np.sign(now[:, 0])) == [1, 1, -1, -1]
+    """VADER reads "couldn't be better" as a negation, "to be honest" as praise and "can't stop crying"
+    as the crying negated; the lexicon a combination is fitted with now is given the text without them.
+    One fitted with plain VADER, or with fewer idioms taken out (before), is still served so."""
+    idioms = ["Couldn't be better!", "never felt better", "it couldn't be worse", "to be honest I am exhausted",
+              "I can't stop crying"]
+    plain, degree, frank, now = (lexicon.features(idioms, name)
+                                 for name in (lexicon.PLAIN, lexicon.DEGREE, lexicon.IDIOMS, lexicon.NAME))
+    assert list(np.sign(plain[:, 0])) == [-1, -1, 1, 1, 1] and list(np.sign(degree[:, 0])) == [1, 1, -1, 1, 1]
+    assert list(np.sign(frank[:, 0])) == [1, 1, -1, -1, 1] and list(np.sign(now[:, 0])) == [1, 1, -1, -1, -1]
     assert read_manifest(fasttext_tree.model_dir)["combiner"]["lexicon"] == lexicon.NAME
     older = tmp_path / "model"
     shutil.copytree(fasttext_tree.model_dir, older)
     manifest = read_manifest(older)
-    for name, read in ((lexicon.PLAIN, plain), (lexicon.DEGREE, degree)):
+    for name, read in ((lexicon.PLAIN, plain), (lexicon.DEGREE, degree), (lexicon.IDIOMS, frank)):
         manifest["combiner"]["lexicon"] = name
         (older / "manifest.json").write_text(json.dumps(manifest))
         model = predictor.load(older)

@@ -85,7 +85,7 @@ def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
     manifest = json.loads((tree.model_dir / "manifest.json").read_text())
     assert manifest["algorithm"] == "lstm"
     assert manifest["labels"] == ["negative", "positive"]
-    assert manifest["preprocessing"] == {"name": "tweet", "version": 4}
+    assert manifest["preprocessing"] == {"name": "tweet", "version": 5}
     assert manifest["network"]["hidden_dim"] == 32
     assert manifest["hyperparameters"]["bidirectional"] is True
     assert (tree.model_dir / manifest["weights_file"]).exists()

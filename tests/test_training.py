@@ -21,7 +21,7 @@ def test_trains_from_string_hyperparameters_and_writes_model_manifest_metrics(fa
     manifest = json.loads((fasttext_tree.model_dir / "manifest.json").read_text())
     assert manifest["algorithm"] == "blazingtext"
     assert manifest["labels"] == ["negative", "positive"]
-    assert manifest["preprocessing"] == {"name": "tweet", "version": 4}
+    assert manifest["preprocessing"] == {"name": "tweet", "version": 5}
     assert manifest["hyperparameters"]["epochs"] == 10
     assert manifest["hyperparameters"]["learning_rate"] == 0.3  # given, so kept
     assert manifest["hyperparameters"]["quantize"] is False
@@ -320,7 +320,7 @@ def test_sigterm_during_fasttext_training_stops_the_job_without_a_model(opt_ml):
 
 
 def test_a_model_is_served_with_the_cleaning_its_manifest_records(fasttext_tree, tmp_path):
-    """A model trained before cleaning version 4 keeps reading text as it learnt to."""
+    """A model trained with an earlier cleaning (version 3) keeps reading text as it learnt to."""
     folder = tmp_path / "model"
     shutil.copytree(fasttext_tree.model_dir, folder)
     manifest = json.loads((folder / "manifest.json").read_text())

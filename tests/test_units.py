@@ -22,7 +22,7 @@ from model.datasets import DataError, Example, read_path, stratified_split
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
 from model.predictor import Prediction, top_k
-from model.preprocessing import clean_text, preprocessor, without_degree_negations
+from model.preprocessing import clean_text, preprocessor, without_degree_negations, without_persistence_negations
 
 # --- cleaning ---------------------------------------------------------------
 
@@ -47,6 +47,9 @@ from model.preprocessing import clean_text, preprocessor, without_degree_negatio
     ("not feeling better", "not neg-feeling neg-better"),  # a plain negation of a comparative
     ("never been so tired", "never been so tired"),  # never ... so: a degree idiom too
     ("it can't be so bad", "it can't be so neg-bad"),
+    ("I can't stop crying", "i can't neg-stop crying"),  # the crying goes on: only the stopping is negated
+    ("couldn't help smiling", "couldn't neg-help smiling"),
+    ("it didn't help my anxiety", "it didn't neg-help my anxiety"),
     ("email me at a@b.com", "email me at a @ b . com"),  # not a mention
     ("See WWW.Example.com or HTTPS://x.io/a now", "see <url> or <url> now"),  # marks found in any case
     ("ftp://files here #1 ##x @", "ftp :/ / files here 1 ## x @"),
@@ -74,9 +77,22 @@ def test_vader_is_given_degree_idioms_without_their_negation(raw, for_vader):
     ("To be honest I am exhausted", " I am exhausted"),
     ("meh, not great tbh. To tell you the truth, awful", "meh, not great . , awful"),
     ("an honest man", "an honest man"),  # praise stays
+    ("to be honest I can't stop crying", "I crying"),  # and negations of persistence (below)
 ])
 def test_vader_is_given_frankness_idioms_taken_out_too(raw, for_vader):
     assert lexicon.without_idioms(raw) == for_vader
+
+
+@pytest.mark.parametrize("raw, for_vader", [
+    ("I can\u2019t stop crying", "I crying"),
+    ("Couldn't help feeling sad :(", "feeling sad :("),
+    ("It didn't help.", "It didn't help."),  # nothing goes on after it: a plain negation
+    ("the meds did not help at all", "the meds did not help at all"),
+    ("can't help myself", "can't help myself"),
+    ("I can't stop it.", "I can't stop it."),
+])
+def test_vader_is_given_negations_of_persistence_taken_out(raw, for_vader):
+    assert without_persistence_negations(raw) == for_vader
 
 
 def test_vaders_words_of_feeling_are_training_examples_negated_the_other_way_round():
@@ -116,7 +132,8 @@ def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
 
 
 def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
-    assert preprocessor({"name": "tweet", "version": 4}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 5}) is clean_text
+    assert preprocessor({"name": "tweet", "version": 4})("can't stop crying") == "can't neg-stop neg-crying"
     assert preprocessor({"name": "tweet", "version": 3})("Not bad at all") == "not neg-bad neg-at all"
     assert preprocessor({"name": "tweet", "version": 2})("never felt better") == "never neg-felt neg-better"
     assert preprocessor({"name": "tweet", "version": 1})("Not bad at all") == "not bad at all"  # before marking
