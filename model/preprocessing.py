@@ -161,7 +161,7 @@ def without_persistence_negations(text: str) -> str:
     as it was ("I can't stop crying" -> "I crying"): what VADER should read, for it reads the crying as
     negated. "It didn't help." and "did not help at all" keep their negation: nothing goes on after it."""
     lowered = text.translate(_APOSTROPHES).lower()
-    if not (_MAY_NEGATE.search(lowered) and any(verb in lowered for verb in _PERSISTENCE)):
+    if not (any(verb in lowered for verb in _PERSISTENCE) and _MAY_NEGATE.search(lowered)):  # most: neither verb
         return text
     pieces = lowered.split()
     out = {i + step for i in range(len(pieces) - 2) for step in (0, 1)
