@@ -36,7 +36,7 @@ PREPROCESSING = {"name": "none", "version": 1}  # whitespace folded only: the en
 TOKENS_PER_SECOND = 2_500
 # The head's training, as the experiment that chose it (scikit-learn's MLPClassifier((512,), alpha=1.0,
 # early_stopping=True)): Adam at 0.001 on minibatches of 200, an L2 penalty of 1/200, and the epoch best
-# on a tenth of the rows held out, once 10 more have not bettered it.
+# on a tenth of the texts held out (all the rows of each), once 10 more have not bettered it.
 HIDDEN_UNITS = 512
 BATCH_SIZE = 200
 WEIGHT_DECAY = 1 / BATCH_SIZE
@@ -106,20 +106,21 @@ def train(examples: list[Example], context: TrainingContext) -> EncoderMemberPre
     texts = [clean(e.text) for e in examples]
     unique = list(dict.fromkeys(texts))  # each text encoded once (our accounts are trained on 3 times)
     row = {text: i for i, text in enumerate(unique)}
-    vectors = encoder.encoder().embed(unique)[[row[text] for text in texts]]
+    text_of_row = np.array([row[text] for text in texts])
+    vectors = encoder.encoder().embed(unique)[text_of_row]
     mean, scale = standardisation(vectors)
     targets = np.array([labels.index(e.label) for e in examples], dtype=np.int32)
-    weights, epochs = fit_head(((vectors - mean) / scale).astype(np.float32), targets, len(labels))
+    weights, epochs = fit_head(((vectors - mean) / scale).astype(np.float32), targets, len(labels), text_of_row)
     context.log(f"ensemble: {encoder.NAME} head kept from epoch {epochs}")
     return EncoderMemberPredictor(labels, mean, scale, weights)
 
 
-def fit_head(inputs: np.ndarray, targets: np.ndarray, n_labels: int,
+def fit_head(inputs: np.ndarray, targets: np.ndarray, n_labels: int, text_of_row: np.ndarray,
              seed: int = 0) -> tuple[dict[str, np.ndarray], int]:
-    """The Head's weights at the epoch most accurate on a held-out tenth of the rows, and that epoch."""
+    """The Head's weights at the epoch most accurate on a held-out tenth of the texts (`held_out_rows`),
+    and that epoch."""
     rng = np.random.RandomState(seed)
-    order = rng.permutation(len(inputs))
-    held_out, kept = order[:int(len(inputs) * HELD_OUT_SHARE)], order[int(len(inputs) * HELD_OUT_SHARE):]
+    held_out, kept = held_out_rows(text_of_row, rng)
     np.random.seed(seed)  # Chainer's initialisers draw from NumPy's global RNG
     head = Head(n_labels)
     optimizer = chainer.optimizers.Adam(alpha=0.001)
@@ -142,6 +143,15 @@ def fit_head(inputs: np.ndarray, targets: np.ndarray, n_labels: int,
         if epoch - best_epoch >= PATIENCE:
             break
     return weights, best_epoch
+
+
+def held_out_rows(text_of_row: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, kept) row indices: the rows of a random HELD_OUT_SHARE of the texts, and the others.
+    `text_of_row[i]` numbers row i's text: the rows of one text (our accounts, trained on three times)
+    are held out together, so that no epoch is chosen for knowing a held-out row by heart."""
+    shuffled_texts = rng.permutation(text_of_row.max() + 1)
+    held_out = np.isin(text_of_row, shuffled_texts[:int(len(shuffled_texts) * HELD_OUT_SHARE)])
+    return np.flatnonzero(held_out), np.flatnonzero(~held_out)
 
 
 def load(model_dir: Path, record: dict) -> EncoderMemberPredictor:

@@ -63,3 +63,11 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
                  weights=np.zeros((385, 2)))
     with pytest.raises(ValueError, match=r"minilm-head\.npz holds a regression .* train it again with this one"):
         encoder_member.load(tmp_path, record)
+
+
+def test_the_heads_early_stopping_holds_out_every_copy_of_a_text_or_none():
+    text_of_row = np.array([0, 1, 2, 0, 3, 4, 0, 5, 6, 7, 8, 9, 3] * 10) + np.repeat(np.arange(10) * 10, 13)
+    held_out, kept = encoder_member.held_out_rows(text_of_row, np.random.RandomState(0))
+    assert sorted([*held_out, *kept]) == list(range(len(text_of_row)))
+    assert not set(text_of_row[held_out]) & set(text_of_row[kept])
+    assert len(set(text_of_row[held_out])) == 10  # a tenth of the 100 texts, with all their rows
