@@ -146,11 +146,12 @@ def fit_head(inputs: np.ndarray, targets: np.ndarray, n_labels: int, text_of_row
 
 
 def held_out_rows(text_of_row: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-    """(held out, kept) row indices: the rows of a random HELD_OUT_SHARE of the texts, and the others.
-    `text_of_row[i]` numbers row i's text: the rows of one text (our accounts, trained on three times)
-    are held out together, so that no epoch is chosen for knowing a held-out row by heart."""
+    """(held out, kept) row indices: the rows of a random HELD_OUT_SHARE of the texts (one at least: a
+    channel may repeat a few texts a thousand times), and the others. `text_of_row[i]` numbers row i's
+    text: the rows of one text (our accounts, trained on three times) are held out together, so that no
+    epoch is chosen for knowing a held-out row by heart."""
     shuffled_texts = rng.permutation(text_of_row.max() + 1)
-    held_out = np.isin(text_of_row, shuffled_texts[:int(len(shuffled_texts) * HELD_OUT_SHARE)])
+    held_out = np.isin(text_of_row, shuffled_texts[:max(1, int(len(shuffled_texts) * HELD_OUT_SHARE))])
     return np.flatnonzero(held_out), np.flatnonzero(~held_out)
 
 

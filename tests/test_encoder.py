@@ -71,3 +71,6 @@ def test_the_heads_early_stopping_holds_out_every_copy_of_a_text_or_none():
     assert sorted([*held_out, *kept]) == list(range(len(text_of_row)))
     assert not set(text_of_row[held_out]) & set(text_of_row[kept])
     assert len(set(text_of_row[held_out])) == 10  # a tenth of the 100 texts, with all their rows
+    # A thousand rows of three texts still hold one out (a tenth of three is none).
+    held_out, kept = encoder_member.held_out_rows(np.arange(1000) % 3, np.random.RandomState(0))
+    assert len(held_out) in (333, 334) and len(held_out) + len(kept) == 1000
