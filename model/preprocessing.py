@@ -75,6 +75,7 @@ _COMPARATIVES = frozenset({"better", "worse", "more", "less", "happier", "sadder
 # (version 5). Only the verb is marked ("can't neg-stop crying"); version 4 marked "neg-crying" too, which
 # VADER's negated words taught every model to read as positive ("not crying", model/lexicon.py).
 _PERSISTENCE = frozenset({"stop", "help"})
+_AROUND_A_WORD = ".,;:!?\"()"  # what a raw text's word may carry, stripped to compare it with the lists above
 
 
 def clean_text(text: str) -> str:
@@ -151,7 +152,7 @@ def without_degree_negations(text: str) -> str:
     if not _MAY_NEGATE.search(lowered):
         return text
     pieces = text.split()
-    words = [word.strip(".,;:!?\"()") for word in lowered.split()]
+    words = [word.strip(_AROUND_A_WORD) for word in lowered.split()]
     kept = [piece for i, piece in enumerate(pieces) if not _is_degree_idiom(words, i)]
     return text if len(kept) == len(pieces) else " ".join(kept)
 
@@ -166,7 +167,7 @@ def without_persistence_negations(text: str) -> str:
     pieces = lowered.split()
     out = {i + step for i in range(len(pieces) - 2) for step in (0, 1)
            if _NEGATION.fullmatch(pieces[i]) and pieces[i + 1] in _PERSISTENCE and pieces[i + 2][:1].isalnum()
-           and pieces[i + 2].strip(".,;:!?\"()") not in _FUNCTION_WORDS}
+           and pieces[i + 2].strip(_AROUND_A_WORD) not in _FUNCTION_WORDS}
     return text if not out else " ".join(piece for i, piece in enumerate(text.split()) if i not in out)
 
 
