@@ -78,7 +78,11 @@ class EncoderMemberPredictor:
     def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
         if not cleaned:
             return np.zeros((0, len(self.labels)))
-        hidden = np.maximum(encoder.encoder().embed(cleaned) @ self._hidden + self._hidden_bias, 0.0)
+        return self.vector_probabilities(encoder.encoder().embed(cleaned))
+
+    def vector_probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, labels) probabilities of (n, 384) sentence vectors already computed."""
+        hidden = np.maximum(vectors @ self._hidden + self._hidden_bias, 0.0)
         return softmax(hidden @ self._output + self._output_bias)
 
     def predict(self, texts: Sequence[str], k: int = 1) -> list[Prediction]:

@@ -127,10 +127,7 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
     results = {channel: evaluate_model(model, data[channel]) for channel in EVALUATED_CHANNELS if channel in data}
     chosen = None
     if "validation" in results:
-        confidences, correct = results["validation"]["confidence_correct"]
-        neutral = results["validation"]["neutral_confidences"]
-        chosen = threshold.choose_threshold(confidences + neutral, correct + [False] * len(neutral),
-                                            job["threshold_accuracy"], job["max_unrecognized"], len(neutral))
+        chosen = choose_threshold(results["validation"], job)
         log(f"unrecognized threshold={chosen['value']:.4f} (chosen on validation)")
     metrics = {}
     for channel, result in results.items():
@@ -143,6 +140,15 @@ def run(algorithm_name: str, params: dict, job: dict, data: dict[str, list[Examp
         for line in metric_lines(channel, metrics[channel]):
             log(line)
     return Result(model, trained, metrics, chosen, len(words), len(accounts))
+
+
+def choose_threshold(validation: dict, job: dict) -> dict:
+    """The unrecognized threshold (model/threshold.py) chosen on `evaluate_model`'s result for the
+    validation channel, by the rule of the job's hyperparameters; its neutral messages count as wrong."""
+    confidences, correct = validation["confidence_correct"]
+    neutral = validation["neutral_confidences"]
+    return threshold.choose_threshold(confidences + neutral, correct + [False] * len(neutral),
+                                      job["threshold_accuracy"], job["max_unrecognized"], len(neutral))
 
 
 def own_accounts(labels: set[str]) -> list[Example]:

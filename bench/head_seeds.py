@@ -1,0 +1,108 @@
+"""How far the default job's Sentiment140 figures move with the sentence encoder's head alone.
+
+A retrain's figures move by a point or more, and most of that is the encoder member's head: one
+small network, early-stopped on a tenth of the texts, whose seed and split are one draw. For a model
+`bench/compare.py --keep-model DIR` kept, this retrains that head with each seed given, on the same
+sentence vectors and rows as the job (model/encoder_member.py's `fit_head`), keeps every other member,
+refits the combination and chooses the threshold on validation as the job does, and prints per head:
+bench/validation.py's out-of-sample validation accuracy beside the Sentiment140 test's accuracy, its
+neutral and polar tweets unrecognized and the accuracy on the rest, and that accuracy with exactly
+15 % of polar tweets unrecognized. The kept model's own head comes first.
+
+It reports a spread, so that "met" means met for most draws; never choose a seed by its test figures.
+
+    python bench/compare.py --keep-model /tmp/default-model
+    python bench/head_seeds.py /tmp/default-model 0 1 2 3 4 5 6 7
+
+The sentence vectors of the hand-labelled rows are computed once (~10 minutes on this machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from common import DATA
+from compare import channels_and_tests
+from validation import Answered, out_of_sample
+
+from model import combiner, encoder, encoder_member, job, predictor
+from model.datasets import Example, read_path
+from model.logistic import standardisation
+from model.threshold import coverage
+
+MAX_UNRECOGNIZED = 0.15  # the issue's budget of polar tweets
+
+
+class Embedded:
+    """The encoder member's head on sentence vectors computed once for `texts` (looked up as given;
+    wrapped in validation.py's Answered, as the other members are)."""
+
+    def __init__(self, member: encoder_member.EncoderMemberPredictor, texts: Sequence[str], vectors: np.ndarray):
+        self.labels, self.manifest, self.vocabulary = member.labels, member.manifest, member.vocabulary
+        self._member, self._row = member, {text: i for i, text in enumerate(texts)}
+        self._vectors = vectors
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return self._member.vector_probabilities(self._vectors[[self._row[text] for text in texts]])
+
+
+def test_figures(model: predictor.Predictor, validation: list[Example], sts: list[Example]) -> str:
+    """The threshold the job would choose for `model`, and what it and a 15 % cut give on `sts`."""
+    chosen = job.choose_threshold(job.evaluate_model(model, validation), job.SPEC.defaults())["value"]
+    result = job.evaluate_model(model, sts)
+    confidences, correct = result["confidence_correct"]
+    ours = coverage(confidences, correct, chosen)
+    at_budget = coverage(confidences, correct, float(np.quantile(confidences, MAX_UNRECOGNIZED)))
+    neutral = float(np.mean(np.array(result["neutral_confidences"]) < chosen))
+    return (f"Sentiment140 {np.mean(correct):.1%}, threshold {chosen:.3f}: neutral / polar unrecognized / rest "
+            f"{neutral:.1%} / {ours['unrecognized_share']:.1%} / {ours['accuracy_recognized']:.1%}; "
+            f"rest at {MAX_UNRECOGNIZED:.0%} {at_budget['accuracy_recognized']:.1%}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir", type=Path, help="a default-job model bench/compare.py --keep-model trained")
+    parser.add_argument("seeds", type=int, nargs="+", help="seeds of the heads to train")
+    args = parser.parse_args()
+    if not (DATA / "sentiment140").exists():
+        sys.exit(f"needs {DATA}: the rows are bench/compare.py's")
+    model = predictor.load(args.model_dir)
+    members = dict(zip((record["name"] for record in model.combiner.members), model.members)) \
+        if isinstance(model, combiner.CombinedPredictor) else {}
+    if encoder_member.ALGORITHM not in members:
+        sys.exit(f"{args.model_dir} has no sentence encoder's member (not the default job's model?)")
+    head = members.pop(encoder_member.ALGORITHM)
+    channels, tests, sts_neutral = channels_and_tests()
+    validation, references = channels["validation"], read_path(job.REFERENCE_CHECKINS)[0]
+    sts = tests["Sentiment140 test"].examples + sts_neutral
+    # The head's rows as encoder_member.train reads them: the hand-labelled messages and our accounts.
+    rows = channels["hand_labelled"] + job.own_accounts({e.label for c in channels.values() for e in c})
+    cleaned = [head.preprocess(e.text) for e in rows]
+    unique = {text: i for i, text in enumerate(dict.fromkeys(cleaned))}
+    text_of_row = np.array([unique[text] for text in cleaned])
+    print(f"encoding {len(unique)} texts", flush=True)
+    vectors = encoder.encoder().embed(list(unique))[text_of_row]
+    mean, scale = standardisation(vectors)
+    inputs = ((vectors - mean) / scale).astype(np.float32)
+    targets = np.array([head.labels.index(e.label) for e in rows], dtype=np.int32)
+    texts = list(dict.fromkeys(e.text for e in validation + references + sts))
+    text_vectors = encoder.encoder().embed([head.preprocess(text) for text in texts])
+    others = {name: Answered(member, texts) for name, member in members.items()}
+    for seed in [None, *args.seeds]:
+        if seed is not None:
+            weights, _ = encoder_member.fit_head(inputs, targets, len(head.labels), text_of_row, seed)
+            head = encoder_member.EncoderMemberPredictor(head.labels, mean, scale, weights)
+        ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors), texts)}
+        refitted = combiner.fit(model.base, validation, references, lambda _: None, ensemble)
+        print(f"{'kept head' if seed is None else f'seed {seed}'}: out of sample "
+              f"{out_of_sample(model.base, ensemble, validation, references):.4f}; "
+              + test_figures(refitted, validation, sts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
