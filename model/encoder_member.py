@@ -104,19 +104,31 @@ class EncoderMemberPredictor:
 
 def train(examples: list[Example], context: TrainingContext) -> EncoderMemberPredictor:
     """Fit the Head on the standardised sentence vectors of `examples`."""
-    labels = sorted({e.label for e in examples})
     context.log(f"ensemble: {encoder.NAME} sentence vectors of {len(examples)} messages")
+    member, epochs = fit(*encoded_rows(examples))
+    context.log(f"ensemble: {encoder.NAME} head kept from epoch {epochs}")
+    return member
+
+
+def encoded_rows(examples: list[Example]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, (rows, 384) sentence vectors, label index of each row, text number of each row) of
+    `examples`, each text encoded once (our accounts are trained on 3 times)."""
+    labels = sorted({e.label for e in examples})
     clean = preprocessor(PREPROCESSING)
     texts = [clean(e.text) for e in examples]
-    unique = list(dict.fromkeys(texts))  # each text encoded once (our accounts are trained on 3 times)
+    unique = list(dict.fromkeys(texts))
     row = {text: i for i, text in enumerate(unique)}
     text_of_row = np.array([row[text] for text in texts])
-    vectors = encoder.encoder().embed(unique)[text_of_row]
-    mean, scale = standardisation(vectors)
     targets = np.array([labels.index(e.label) for e in examples], dtype=np.int32)
-    weights, epochs = fit_head(((vectors - mean) / scale).astype(np.float32), targets, len(labels), text_of_row)
-    context.log(f"ensemble: {encoder.NAME} head kept from epoch {epochs}")
-    return EncoderMemberPredictor(labels, mean, scale, weights)
+    return labels, encoder.encoder().embed(unique)[text_of_row], targets, text_of_row
+
+
+def fit(labels: list[str], vectors: np.ndarray, targets: np.ndarray, text_of_row: np.ndarray,
+        seed: int = 0) -> tuple[EncoderMemberPredictor, int]:
+    """The member with a Head fitted on `encoded_rows`' output (`fit_head`), and its epoch."""
+    mean, scale = standardisation(vectors)
+    weights, epochs = fit_head(((vectors - mean) / scale).astype(np.float32), targets, len(labels), text_of_row, seed)
+    return EncoderMemberPredictor(labels, mean, scale, weights), epochs
 
 
 def fit_head(inputs: np.ndarray, targets: np.ndarray, n_labels: int, text_of_row: np.ndarray,
