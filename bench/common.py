@@ -1,4 +1,7 @@
-"""What the accuracy benchmarks share: their flags, the issues' data, and a real `train` run."""
+"""What the accuracy benchmarks share: their flags, the issues' data, and a real `train` run.
+
+Imported first by every bench: it names OpenBLAS's kernels before NumPy loads, as `train` and `serve`
+do (model/threads.py), so a bench's own arithmetic is the image's."""
 
 from __future__ import annotations
 
@@ -9,6 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from model.threads import choose_openblas_kernels  # noqa: E402
+
+choose_openblas_kernels()
 
 from container.training import channel_flag  # noqa: E402
 from model.datasets import Example, filter_labels, read_path, stratified_split  # noqa: E402

@@ -43,8 +43,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import DATA, POLAR, ROOT, flags, run_train  # first: OpenBLAS's kernels before NumPy loads
+
+# isort: split
 import numpy as np
-from common import DATA, POLAR, ROOT, flags, run_train
 
 from model import combiner, job, lexicon, predictor
 from model.artifact import model_files

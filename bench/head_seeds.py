@@ -24,19 +24,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from model.threads import choose_openblas_kernels
+from common import DATA  # first: OpenBLAS's kernels as `train` has them, so seed 0 is the job's head
 
-choose_openblas_kernels()  # as `train` does, before NumPy loads: the job's arithmetic, so seed 0 is its head
+# isort: split
+import numpy as np
+from compare import channels_and_tests
+from validation import Answered, out_of_sample
 
-import numpy as np  # noqa: E402
-from common import DATA  # noqa: E402
-from compare import channels_and_tests  # noqa: E402
-from validation import Answered, out_of_sample  # noqa: E402
-
-from model import combiner, encoder, encoder_member, job, predictor  # noqa: E402
-from model.datasets import Example, read_path  # noqa: E402
-from model.threshold import coverage  # noqa: E402
+from model import combiner, encoder, encoder_member, job, predictor
+from model.datasets import Example, read_path
+from model.threshold import coverage
 
 
 class Embedded:

@@ -19,8 +19,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from common import DATA, POLAR  # first: OpenBLAS's kernels before NumPy loads
+
+# isort: split
 import numpy as np
-from common import DATA, POLAR
 from compare import channels_and_tests
 
 from model import combiner, job, predictor
