@@ -15,16 +15,21 @@ import importlib.util
 import json
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
+from model.threads import math_threads
 
 NAME = "all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 64  # a check-in or a tweet is shorter; longer texts are truncated
 BATCH = 128
 _HEADS, _LAYERS, _EPS = 12, 6, 1e-12
+_QKV = ("query", "key", "value")
 _PACKAGE = "all_minilm_l6_v2"
 _DTYPES = {"F32": np.float32, "I64": np.int64}
 # sentence-transformers/all-MiniLM-L6-v2's files as Hugging Face publishes them (revision 1110a243): the
@@ -73,6 +78,10 @@ class SentenceEncoder:
         # copied, so the archive's 90 MB of bytes are not kept beside them.
         self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.") else t.copy()
                   for name, t in tensors.items()}
+        for layer in range(_LAYERS):  # query, key and value in one product: one larger call into BLAS, not three
+            p = f"encoder.layer.{layer}.attention.self"
+            for part in ("weight", "bias"):
+                self.w[f"{p}.qkv.{part}"] = np.concatenate([self.w.pop(f"{p}.{n}.{part}") for n in _QKV], axis=-1)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """The tokens embed() would run `texts` through (each text's at most MAX_TOKENS): its cost."""
@@ -82,8 +91,8 @@ class SentenceEncoder:
         encodings = self.tokenizer.encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # batches of alike length pad little
         vectors = np.zeros((len(texts), DIM), dtype=np.float32)
-        for start in range(0, len(texts), BATCH):
-            rows = order[start:start + BATCH]
+
+        def encode(rows: np.ndarray) -> None:
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.float32)
@@ -91,39 +100,69 @@ class SentenceEncoder:
                 ids[r, :len(encodings[i].ids)] = encodings[i].ids
                 mask[r, :len(encodings[i].ids)] = 1.0
             vectors[rows] = self._forward(ids, mask)
+
+        batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
+        threads = min(math_threads(), len(batches)) if len(batches) > 1 else 1  # a request's texts: one batch
+        if threads == 1:
+            for rows in batches:
+                encode(rows)
+        else:
+            # The math threads spent on batches side by side, each product on one thread: NumPy's element-wise
+            # steps run on one core whatever BLAS may use (training's 37,000 texts ~1.4x sooner, README).
+            with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+                list(pool.map(encode, batches))
         return vectors
 
     def _layer_norm(self, x: np.ndarray, name: str) -> np.ndarray:
-        mean = x.mean(-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + _EPS) * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+        """Layer normalisation of the (tokens, 384) `x`, in place."""
+        x -= x.mean(-1, keepdims=True)
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x)[:, None] / DIM + _EPS)
+        x *= self.w[f"{name}.weight"]
+        x += self.w[f"{name}.bias"]
+        return x
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+        out = x @ self.w[f"{name}.weight"]
+        out += self.w[f"{name}.bias"]
+        return out
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        # Element-wise steps in place: they are ~40 % of the time, and NumPy runs them on one core.
         batch, width = ids.shape
         x = (self.w["embeddings.word_embeddings.weight"][ids] + self.w["embeddings.position_embeddings.weight"][:width]
              + self.w["embeddings.token_type_embeddings.weight"][0])
-        x = self._layer_norm(x, "embeddings.LayerNorm").reshape(batch * width, DIM)
-        padding = (1.0 - mask[:, None, None, :]) * -1e9
+        x = self._layer_norm(x.reshape(batch * width, DIM), "embeddings.LayerNorm")
+        padding = (1.0 - mask[:, None, None, :]) * np.float32(-1e9)
         head = DIM // _HEADS
         for layer in range(_LAYERS):
             p = f"encoder.layer.{layer}"
             # (batch, heads, width, head) made contiguous: NumPy's stacked matmul calls BLAS only on such
-            q, k, v = (np.ascontiguousarray(self._linear(x, f"{p}.attention.self.{n}")
-                                            .reshape(batch, width, _HEADS, head).transpose(0, 2, 1, 3))
-                       for n in ("query", "key", "value"))
-            scores = q @ np.ascontiguousarray(k.transpose(0, 1, 3, 2)) / np.sqrt(head) + padding
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            context = (scores / scores.sum(-1, keepdims=True)) @ v
-            context = context.transpose(0, 2, 1, 3).reshape(batch * width, DIM)
-            x = self._layer_norm(x + self._linear(context, f"{p}.attention.output.dense"),
-                                 f"{p}.attention.output.LayerNorm")
+            q, k, v = (np.ascontiguousarray(part) for part in self._linear(x, f"{p}.attention.self.qkv")
+                       .reshape(batch, width, 3, _HEADS, head).transpose(2, 0, 3, 1, 4))
+            q *= np.float32(1 / np.sqrt(head))
+            scores = q @ k.transpose(0, 1, 3, 2)
+            scores += padding
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * width, DIM)
+            attended = self._linear(context, f"{p}.attention.output.dense")
+            attended += x
+            x = self._layer_norm(attended, f"{p}.attention.output.LayerNorm")
             hidden = self._linear(x, f"{p}.intermediate.dense")
             # GELU, tanh's form: within 5e-4 of the exact one in the vectors (tested against published ones)
-            hidden = 0.5 * hidden * (1.0 + np.tanh(0.7978845608 * (hidden + 0.044715 * hidden * hidden * hidden)))
-            x = self._layer_norm(x + self._linear(hidden, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+            gelu = hidden * hidden
+            gelu *= hidden
+            gelu *= np.float32(0.044715)
+            gelu += hidden
+            gelu *= np.float32(0.7978845608)
+            np.tanh(gelu, out=gelu)
+            gelu += 1.0
+            gelu *= hidden
+            gelu *= np.float32(0.5)
+            output = self._linear(gelu, f"{p}.output.dense")
+            output += x
+            x = self._layer_norm(output, f"{p}.output.LayerNorm")
         x = x.reshape(batch, width, DIM)
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)

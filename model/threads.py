@@ -56,3 +56,8 @@ def limit_math_threads(threads: int) -> list[str]:
             f"{pool.get('architecture', 'unknown')} kernels): "
             f"{pool['num_threads']} thread{'s' if pool['num_threads'] != 1 else ''}"
             for pool in threadpool_info()]
+
+
+def math_threads() -> int:
+    """The most threads a math library loaded in this process may use now (1 when none is loaded)."""
+    return max((pool["num_threads"] for pool in threadpool_info()), default=1)
