@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -9,15 +10,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import requests
-from support import AppClient
 
-from model.fasttext_model import zeroed_allocations
+from model.threads import choose_openblas_kernels
+
+choose_openblas_kernels()  # before NumPy loads, as `train` and `serve` do: tests run the arithmetic the image runs
+
+from support import AppClient  # noqa: E402
+
+from model.datasets import to_blazingtext_line  # noqa: E402
+from model.fasttext_model import zeroed_allocations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
@@ -47,10 +55,37 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+def bench_module(name: str) -> ModuleType:
+    """bench/`name`.py as a module: a test that trains what a bench trains takes its data from it."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    return importlib.import_module(name)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class Training:
+    """A `train` process started by OptMl.start_training, and the files of its output."""
+
+    process: subprocess.Popen
+    stdout: Path
+    stderr: Path
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess:
+        """Its outcome, as subprocess.run gives it; killed after `timeout` seconds (TimeoutExpired)."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode,
+                                           self.stdout.read_text(), self.stderr.read_text())
 
 
 @dataclass
@@ -88,10 +123,18 @@ class OptMl:
         (folder / file_name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return folder
 
-    def train(self, extra_env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def start_training(self, extra_env: dict | None = None, niceness: int = 0) -> Training:
+        """`train` started on this tree; its output goes to files beside it (a pipe nobody reads would fill)."""
+        self.root.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env(), **(extra_env or {})}
-        return subprocess.run([sys.executable, str(ROOT / "train")], env=env, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.root)
+        stdout, stderr = self.root.parent.parent / "train-stdout.txt", self.root.parent.parent / "train-stderr.txt"
+        with stdout.open("w") as out, stderr.open("w") as err:
+            process = subprocess.Popen(["nice", "-n", str(niceness), sys.executable, str(ROOT / "train")], env=env,
+                                       stdout=out, stderr=err, cwd=self.root)
+        return Training(process, stdout, stderr)
+
+    def train(self, extra_env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.start_training(extra_env).wait(timeout)
 
     @property
     def failure(self) -> str | None:
@@ -115,6 +158,33 @@ def sample_split() -> dict[str, list[str]]:
 @pytest.fixture
 def opt_ml(tmp_path: Path) -> OptMl:
     return OptMl(tmp_path / "opt/ml")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow run last: they wait for the default job, which `default_job` starts when the
+    session starts, so that its ~12 minutes of training overlap the other tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_job(request, tmp_path_factory) -> Iterator[tuple[OptMl, Training] | None]:
+    """The default job (`{}` hyperparameters) on bench/compare.py's channels (all of ../shared/data but its
+    test sets), the model whose figures the README gives: `train` started in the background, at a lower
+    priority than the other tests' processes, as the session starts. None when no selected test is marked
+    slow or ../shared/data is missing."""
+    if not (SHARED_DATA / "sentiment140").exists() or \
+            not any(item.get_closest_marker("slow") for item in request.session.items):
+        yield None
+        return
+    tree = OptMl(tmp_path_factory.mktemp("default") / "opt/ml")
+    tree.hyperparameters({})
+    for name, examples in bench_module("compare").channels_and_tests()[0].items():
+        tree.channel(name, [to_blazingtext_line(e) for e in examples])
+    training = tree.start_training(niceness=10)
+    yield tree, training
+    if training.process.poll() is None:  # the session ended early (-x, Ctrl-C)
+        training.process.kill()
+        training.process.wait()
 
 
 def _trained(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = None,

@@ -11,7 +11,7 @@ from conftest import OptMl, shared_data
 
 from container import sample
 from model import job, predictor
-from model.datasets import filter_labels, read_path, to_blazingtext_line
+from model.datasets import read_path, to_blazingtext_line
 
 OBVIOUS = {
     "positive": ["I feel great today", "Had a lovely day with my family", "Really happy and relaxed this evening",
@@ -71,12 +71,10 @@ def test_a_quick_small_data_model_reads_obvious_checkins_right(small_data_model)
 
 
 @pytest.mark.slow
-def test_the_default_job_on_the_shared_data_reads_obvious_checkins_right(opt_ml):
-    tweets = read_path(shared_data("sentiment140/training.110k.processed.noemoticon.csv"))[0]
-    semeval = filter_labels(read_path(shared_data("semeval2013-2016"))[0], {"positive", "negative", "neutral"})[0]
-    opt_ml.hyperparameters({})
-    opt_ml.channel("train", [to_blazingtext_line(e) for e in tweets])
-    opt_ml.channel("hand_labelled", [to_blazingtext_line(e) for e in semeval])  # as bench/compare.py does
-    result = opt_ml.train(timeout=1500)  # ~10 minutes with the sentence encoder's member (README)
+def test_the_default_job_on_the_shared_data_reads_obvious_checkins_right(default_job):
+    shared_data("sentiment140")
+    tree, training = default_job
+    # Started with the session (conftest.py): ~12 minutes alone on 2 cores, more beside the other tests.
+    result = training.wait(timeout=3000)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    check_obvious_messages(opt_ml.model_dir)
+    check_obvious_messages(tree.model_dir)
