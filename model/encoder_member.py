@@ -31,7 +31,8 @@ ALGORITHM = "minilm"
 HEAD_FILE = "minilm-head.npz"
 PREPROCESSING = {"name": "none", "version": 1}  # whitespace folded only: the encoder's tokenizer reads the rest
 # Tokens the encoder runs through a second on one core, a little below what bench/encoder_speed.py
-# measures on this machine's (2,450-2,820, tweets and long texts alike): a serving worker's math runs
+# measured on an earlier, faster machine (2,450-2,820, tweets and long texts alike; 2,190-3,225 on this
+# stop's slower one, after the encoder's speed-up): a serving worker's math runs
 # on one thread (container/environment.py), and the ensemble's other models take their share too.
 TOKENS_PER_SECOND = 2_500
 # The head's training, as the experiment that chose it (scikit-learn's MLPClassifier((512,), alpha=1.0,
