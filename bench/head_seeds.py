@@ -1,15 +1,16 @@
 """How far the default job's Sentiment140 figures move with the sentence encoder's head alone.
 
-A retrain's figures move by a point or more, and most of that is the encoder member's head: one
-small network, early-stopped on a tenth of the texts, whose seed and split are one draw. For a model
-`bench/compare.py --keep-model DIR` kept, this retrains that head with each seed given, on the same
-sentence vectors and rows as the job (model/encoder_member.py's `fit_head`), keeps every other member,
+A retrain's figures move by a point or more, and most of that is the encoder member's head: small
+networks, each early-stopped on a tenth of the texts, whose seeds and splits are one draw. For a model
+`bench/compare.py --keep-model DIR` kept, this retrains that head with each draw given (draw d: the
+networks of seeds d x HEADS, d x HEADS + 1, ...), on the same sentence vectors and rows as the job
+(model/encoder_member.py's `fit`), keeps every other member,
 refits the combination and chooses the threshold on validation as the job does, and prints per head:
 bench/validation.py's out-of-sample validation accuracy beside the Sentiment140 test's accuracy, its
 neutral and polar tweets unrecognized and the accuracy on the rest, and that accuracy with exactly
 15 % of polar tweets unrecognized. The kept model's own head comes first.
 
-It reports a spread, so that "met" means met for most draws; never choose a seed by its test figures.
+It reports a spread, so that "met" means met for most draws; never choose a draw by its test figures.
 
     python bench/compare.py --keep-model /tmp/default-model
     python bench/head_seeds.py /tmp/default-model 0 1 2 3 4 5 6 7
@@ -24,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common import DATA  # first: OpenBLAS's kernels as `train` has them, so seed 0 is the job's head
+from common import DATA  # first: OpenBLAS's kernels as `train` has them, so draw 0 is the job's head
 
 # isort: split
 import numpy as np
@@ -67,7 +68,7 @@ def test_figures(model: predictor.Predictor, validation: list[Example], sts: lis
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", type=Path, help="a default-job model bench/compare.py --keep-model trained")
-    parser.add_argument("seeds", type=int, nargs="+", help="seeds of the heads to train")
+    parser.add_argument("draws", type=int, nargs="+", help="draws of the heads to train (0: the job's)")
     args = parser.parse_args()
     if not (DATA / "sentiment140").exists():
         sys.exit(f"needs {DATA}: the rows are bench/compare.py's")
@@ -87,12 +88,12 @@ def main() -> int:
     texts = list(dict.fromkeys(e.text for e in validation + references + sts))
     text_vectors = encoder.encoder().embed([head.preprocess(text) for text in texts])
     others = {name: Answered(member, texts) for name, member in members.items()}
-    for seed in [None, *args.seeds]:
-        if seed is not None:
-            head, _ = encoder_member.fit(*rows, seed=seed)
+    for draw in [None, *args.draws]:
+        if draw is not None:
+            head, _ = encoder_member.fit(*rows, first_seed=draw * encoder_member.HEADS)
         ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors), texts)}
         refitted = combiner.fit(model.base, validation, references, lambda _: None, ensemble)
-        print(f"{'kept head' if seed is None else f'seed {seed}'}: out of sample "
+        print(f"{'kept head' if draw is None else f'draw {draw}'}: out of sample "
               f"{out_of_sample(model.base, ensemble, validation, references):.4f}; "
               + test_figures(refitted, validation, sts), flush=True)
     return 0

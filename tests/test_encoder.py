@@ -53,11 +53,18 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     texts = ["I feel great today", "slept badly, dreading work", ""]
     np.testing.assert_array_equal(loaded.probabilities(texts), member.probabilities(texts))
     assert loaded.labels == member.labels == ["negative", "positive"]
+    assert len(loaded.heads) == encoder_member.HEADS  # their probabilities averaged: no seed's lottery
     assert [a.labels[0] for a in loaded.predict(texts[:2])] == ["positive", "negative"]
     # A head fitted to another encoder's vectors is refused when the server starts, with what to do.
     with pytest.raises(ValueError, match=r"has all-MiniLM-L6-v2 .*retrain with -p encoder=false"):
         encoder_member.load(tmp_path, {**record, "encoder": "bert-base-uncased"})
-    # So is the regression an earlier image saved as the head (its weights in one (385, labels) array).
+    # An earlier image's one network ("hidden/W", ...) is served as it was.
+    with open(tmp_path / record["head_file"], "wb") as file:
+        np.savez(file, labels=np.array(member.labels), mean=member.mean, scale=member.scale, **member.heads[1])
+    single = encoder_member.EncoderMemberPredictor(member.labels, member.mean, member.scale, member.heads[1:2])
+    np.testing.assert_array_equal(encoder_member.load(tmp_path, record).probabilities(texts),
+                                  single.probabilities(texts))
+    # The regression an even earlier one saved as the head (its weights in one (385, labels) array) is refused.
     with open(tmp_path / record["head_file"], "wb") as file:
         np.savez(file, labels=np.array(member.labels), mean=member.mean, scale=member.scale,
                  weights=np.zeros((385, 2)))
