@@ -15,7 +15,7 @@ It reports a spread, so that "met" means met for most draws; never choose a draw
     python bench/compare.py --keep-model /tmp/default-model
     python bench/head_seeds.py /tmp/default-model 0 1 2 3 4 5 6 7
 
-The sentence vectors of the hand-labelled rows are computed once (~10 minutes on this machine).
+The sentence vectors of the hand-labelled rows are computed once (~5 minutes on this machine).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ of them beside, 0.8436 with those alone).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +48,7 @@ HELD_OUT_SHARE = 0.1
 PATIENCE = 10
 MAX_EPOCHS = 200
 HEADS = 3  # networks averaged, seeds 0, 1, 2: five were no better on validation than three
+_HEAD_ARRAY = re.compile(r"(?:(?P<number>\d+)/)?(?P<array>(?:hidden|output)/[Wb])")  # a saved Head's arrays
 
 
 class Head(chainer.Chain):
@@ -191,10 +193,9 @@ def load(model_dir: Path, record: dict) -> EncoderMemberPredictor:
     encoder.encoder()
     with np.load(model_dir / record["head_file"], allow_pickle=False) as saved:
         heads: dict[int, dict[str, np.ndarray]] = {}
-        for name in saved.files:
-            parts = name.split("/")  # "0/hidden/W", "1/hidden/W", ...; an earlier image's one network "hidden/W"
-            if len(parts) > 1:
-                heads.setdefault(int(parts[0]) if len(parts) == 3 else 0, {})["/".join(parts[-2:])] = saved[name]
+        for name in saved.files:  # "0/hidden/W", "1/hidden/W", ...; an earlier image's one network "hidden/W"
+            if match := _HEAD_ARRAY.fullmatch(name):
+                heads.setdefault(int(match["number"] or 0), {})[match["array"]] = saved[name]
         if not heads:
             raise ValueError(f"{record['head_file']} holds a regression on the sentence vectors, the head of an "
                              f"earlier image: {SERVE_OR_RETRAIN}")

@@ -162,7 +162,7 @@ def opt_ml(tmp_path: Path) -> OptMl:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked slow run last: they wait for the default job, which `default_job` starts when the
-    session starts, so that its ~12 minutes of training overlap the other tests."""
+    session starts, so that its 10-12 minutes of training overlap the other tests."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)  # stable: the rest keep their order
 
 
