@@ -115,6 +115,16 @@ def test_our_own_accounts_pair_each_good_turn_with_a_bad_one_and_keep_to_the_job
     assert job.own_accounts({"0", "1"}) == []
 
 
+def test_the_sets_of_our_own_writing_we_measure_on_hold_no_message_a_job_trains_or_fits_on():
+    def texts(name: str) -> set[str]:
+        return {" ".join(e.text.lower().split()) for e in read_path(job.OWN_ACCOUNTS.with_name(name))[0]}
+
+    trained = texts(job.OWN_ACCOUNTS.name) | texts(job.REFERENCE_CHECKINS.name)
+    for name in ("accounts-test.txt", "emotions-test.txt", "customers-test.txt"):  # bench/compare.py's
+        measured = texts(name)
+        assert len(measured) > 100 and not measured & trained, name
+
+
 def test_clean_text_is_idempotent_on_real_text():
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()[::10]
     for line in lines:
