@@ -17,6 +17,7 @@ messages. Then prints, beside VADER:
 | first-person accounts of our own writing (data/sample/accounts-test.txt) | accuracy |
 | accounts of felt emotions of our own writing, ISEAR's seven (data/sample/emotions-test.txt) | balanced accuracy |
 | customers' tweets to companies of our own writing (data/sample/customers-test.txt) | balanced accuracy |
+| check-ins about what a company or service did, of our own writing (data/sample/services-test.txt) | accuracy |
 | Sentiment140 test neutral / polar tweets | share unrecognized; accuracy on the recognized |
 
 with per-class F1 and confusion matrices, and draws docs/unrecognized-<algorithm>.png
@@ -55,9 +56,10 @@ from model.datasets import Example, filter_labels, read_path, stratified_split, 
 from model.evaluation import evaluate
 
 EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
-ACCOUNTS = job.OWN_ACCOUNTS.with_name("accounts-test.txt")  # never trained on, unlike job.OWN_ACCOUNTS
-EMOTION_ACCOUNTS = job.OWN_ACCOUNTS.with_name("emotions-test.txt")  # nor these: joy against six negative emotions
-CUSTOMERS = job.OWN_ACCOUNTS.with_name("customers-test.txt")  # nor these: customers' tweets to companies
+ACCOUNTS = job.REFERENCE_CHECKINS.with_name("accounts-test.txt")  # never trained on, unlike job.OWN_ACCOUNTS
+EMOTION_ACCOUNTS = job.REFERENCE_CHECKINS.with_name("emotions-test.txt")  # nor these: joy against six negative emotions
+CUSTOMERS = job.REFERENCE_CHECKINS.with_name("customers-test.txt")  # nor these: customers' tweets to companies
+SERVICES = job.REFERENCE_CHECKINS.with_name("services-test.txt")  # nor these: check-ins about a service
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 
 
@@ -113,6 +115,7 @@ def channels_and_tests(unseen: str | None = None) -> tuple[dict[str, list[Exampl
         "first-person accounts, ours": TestSet(read_path(ACCOUNTS)[0]),
         "felt emotions, ours": TestSet(read_path(EMOTION_ACCOUNTS)[0], balanced=True),
         "customer tweets, ours": TestSet(read_path(CUSTOMERS)[0], balanced=True),
+        "check-ins about services, ours": TestSet(read_path(SERVICES)[0]),
     }
     if unseen:
         tests[f"{UNSEEN[unseen]} (unseen)"] = tests.pop(UNSEEN[unseen])

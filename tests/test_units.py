@@ -106,21 +106,23 @@ def test_vaders_words_of_feeling_are_training_examples_negated_the_other_way_rou
 
 
 def test_our_own_accounts_pair_each_good_turn_with_a_bad_one_and_keep_to_the_jobs_labels():
-    accounts = read_path(job.OWN_ACCOUNTS)[0]
-    counts = {label: sum(e.label == label for e in accounts) for label in ("positive", "negative", "neutral")}
-    assert counts["positive"] == counts["negative"] > 100 and counts["neutral"] > 0
-    assert sum(counts.values()) == len(accounts) == len({e.text for e in accounts})
-    polar = job.own_accounts({"positive", "negative"})
-    assert len(polar) == (counts["positive"] + counts["negative"]) * job.ACCOUNT_REPEATS
+    polar_rows = 0
+    for path in job.OWN_ACCOUNTS:
+        accounts = read_path(path)[0]
+        counts = {label: sum(e.label == label for e in accounts) for label in ("positive", "negative", "neutral")}
+        assert counts["positive"] == counts["negative"] > 100 and counts["neutral"] > 0, path.name
+        assert sum(counts.values()) == len(accounts) == len({e.text for e in accounts}), path.name
+        polar_rows += counts["positive"] + counts["negative"]
+    assert len(job.own_accounts({"positive", "negative"})) == polar_rows * job.ACCOUNT_REPEATS
     assert job.own_accounts({"0", "1"}) == []
 
 
 def test_the_sets_of_our_own_writing_we_measure_on_hold_no_message_a_job_trains_or_fits_on():
     def texts(name: str) -> set[str]:
-        return {" ".join(e.text.lower().split()) for e in read_path(job.OWN_ACCOUNTS.with_name(name))[0]}
+        return {" ".join(e.text.lower().split()) for e in read_path(job.REFERENCE_CHECKINS.with_name(name))[0]}
 
-    trained = texts(job.OWN_ACCOUNTS.name) | texts(job.REFERENCE_CHECKINS.name)
-    for name in ("accounts-test.txt", "emotions-test.txt", "customers-test.txt"):  # bench/compare.py's
+    trained = set().union(*(texts(path.name) for path in (*job.OWN_ACCOUNTS, job.REFERENCE_CHECKINS)))
+    for name in ("accounts-test.txt", "emotions-test.txt", "customers-test.txt", "services-test.txt"):
         measured = texts(name)
         assert len(measured) > 100 and not measured & trained, name
 
