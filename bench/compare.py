@@ -60,6 +60,7 @@ ACCOUNTS = job.REFERENCE_CHECKINS.with_name("accounts-test.txt")  # never traine
 EMOTION_ACCOUNTS = job.REFERENCE_CHECKINS.with_name("emotions-test.txt")  # nor these: joy against six negative emotions
 CUSTOMERS = job.REFERENCE_CHECKINS.with_name("customers-test.txt")  # nor these: customers' tweets to companies
 SERVICES = job.REFERENCE_CHECKINS.with_name("services-test.txt")  # nor these: check-ins about a service
+OUR_WRITING = (ACCOUNTS, EMOTION_ACCOUNTS, CUSTOMERS, SERVICES)  # the sets of our own writing measured here
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 
 

@@ -12,6 +12,7 @@ from conftest import OptMl, shared_data
 from container import sample
 from model import job, predictor
 from model.datasets import read_path, to_blazingtext_line
+from model.fasttext_model import learning_rate
 
 OBVIOUS = {
     "positive": ["I feel great today", "Had a lovely day with my family", "Really happy and relaxed this evening",
@@ -61,10 +62,10 @@ def small_data_model(tmp_path_factory):
     result = tree.train({"SM_NUM_CPUS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # Unset, the learning rate was scaled to 18,000 rows (10 % held out), the lexicon's 24,150 and our
-    # 1,560 accounts × 3 epochs: 0.05 × 500,000 / 131,130 row-passes.
+    # 1,560 accounts × 3 epochs (0.191).
     rows = 18_000 + 24_150 + len(job.own_accounts({"positive", "negative"}))
     assert predictor.load(tree.model_dir).manifest["hyperparameters"]["learning_rate"] == pytest.approx(
-        0.05 * 500_000 / (rows * 3), abs=1e-4)
+        learning_rate({"learning_rate": None, "epochs": 3}, rows), abs=1e-4)
     return tree.model_dir
 
 

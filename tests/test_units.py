@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, shared_data
+from conftest import SAMPLE, bench_module, shared_data
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
@@ -118,13 +118,13 @@ def test_our_own_accounts_pair_each_good_turn_with_a_bad_one_and_keep_to_the_job
 
 
 def test_the_sets_of_our_own_writing_we_measure_on_hold_no_message_a_job_trains_or_fits_on():
-    def texts(name: str) -> set[str]:
-        return {" ".join(e.text.lower().split()) for e in read_path(job.REFERENCE_CHECKINS.with_name(name))[0]}
+    def texts(path: Path) -> set[str]:
+        return {" ".join(e.text.lower().split()) for e in read_path(path)[0]}
 
-    trained = set().union(*(texts(path.name) for path in (*job.OWN_ACCOUNTS, job.REFERENCE_CHECKINS)))
-    for name in ("accounts-test.txt", "emotions-test.txt", "customers-test.txt", "services-test.txt"):
-        measured = texts(name)
-        assert len(measured) > 100 and not measured & trained, name
+    trained = set().union(*map(texts, (*job.OWN_ACCOUNTS, job.REFERENCE_CHECKINS)))
+    for path in bench_module("compare").OUR_WRITING:
+        measured = texts(path)
+        assert len(measured) > 100 and not measured & trained, path.name
 
 
 def test_clean_text_is_idempotent_on_real_text():
