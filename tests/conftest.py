@@ -127,11 +127,19 @@ class OptMl:
         """`train` started on this tree; its output goes to files beside it (a pipe nobody reads would fill)."""
         self.root.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env(), **(extra_env or {})}
-        stdout, stderr = self.root.parent.parent / "train-stdout.txt", self.root.parent.parent / "train-stderr.txt"
+        stdout, stderr = self._output("stdout"), self._output("stderr")
         with stdout.open("w") as out, stderr.open("w") as err:
             process = subprocess.Popen(["nice", "-n", str(niceness), sys.executable, str(ROOT / "train")], env=env,
                                        stdout=out, stderr=err, cwd=self.root)
         return Training(process, stdout, stderr)
+
+    def _output(self, stream: str) -> Path:
+        return self.root.parent.parent / f"train-{stream}.txt"
+
+    @property
+    def training_log(self) -> str:
+        """What the last `train` started on this tree printed (its stdout)."""
+        return self._output("stdout").read_text()
 
     def train(self, extra_env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
         return self.start_training(extra_env).wait(timeout)

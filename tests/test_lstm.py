@@ -72,16 +72,8 @@ def _assert_same_weights(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> 
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-@pytest.fixture(scope="module")
-def lstm_tree(tmp_path_factory) -> tuple[OptMl, subprocess.CompletedProcess]:
-    tree = _tree(tmp_path_factory.mktemp("lstm"), FAST_LSTM)
-    result = tree.train()
-    assert result.returncode == 0, result.stdout + result.stderr
-    return tree, result
-
-
 def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
-    tree, result = lstm_tree
+    tree = lstm_tree  # conftest's: FAST_LSTM on the sample's split, as _tree gives it (the tests below compare)
     manifest = json.loads((tree.model_dir / "manifest.json").read_text())
     assert manifest["algorithm"] == "lstm"
     assert manifest["labels"] == ["negative", "positive"]
@@ -92,25 +84,25 @@ def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
     assert len(json.loads((tree.model_dir / manifest["vocab_file"]).read_text())) == manifest["network"]["n_vocab"]
     metrics = json.loads((tree.output_dir / "data/metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.65, metrics["test"]["accuracy"]
-    lines = result.stdout.splitlines()
+    log = tree.training_log
+    lines = log.splitlines()
     for epoch in (1, 2, 3):
-        assert any(line.startswith(f"epoch {epoch}/3: train:loss=") for line in lines), result.stdout
-        assert any(line.startswith(f"epoch {epoch}/3: validation:accuracy=") for line in lines), result.stdout
+        assert any(line.startswith(f"epoch {epoch}/3: train:loss=") for line in lines), log
+        assert any(line.startswith(f"epoch {epoch}/3: validation:accuracy=") for line in lines), log
     assert any(line.startswith("test:accuracy=") for line in lines)
 
 
 def test_loaded_model_predicts_what_training_evaluated(lstm_tree):
-    tree, _ = lstm_tree
-    model = predictor.load(tree.model_dir)  # as the job evaluated it, whatever wraps the LSTM
+    model = predictor.load(lstm_tree.model_dir)  # as the job evaluated it, whatever wraps the LSTM
     test = _examples(sample_split()["test"])
     predictions = model.predict([e.text for e in test], k=1)
     accuracy = sum(p.labels[0] == e.label for p, e in zip(predictions, test)) / len(test)
-    metrics = json.loads((tree.output_dir / "data/metrics.json").read_text())
+    metrics = json.loads((lstm_tree.output_dir / "data/metrics.json").read_text())
     assert accuracy == metrics["test"]["accuracy"]
 
 
 def test_predict_orders_labels_handles_empty_texts_and_keeps_input_order(lstm_tree):
-    model = _load(lstm_tree[0])
+    model = _load(lstm_tree)
     texts = ["", "   ", "@@@", "a wonderful , moving film", "dull , lifeless and far too long",
              "an utterly unbearable mess of a movie that nobody should ever have to sit through"]
     both = model.predict(texts, k=5)
@@ -137,9 +129,9 @@ def _chainer_probabilities(network: Classifier, model: lstm.LSTMPredictor, texts
 
 
 def test_numpy_inference_gives_the_chainer_networks_probabilities(lstm_tree):
-    model = _load(lstm_tree[0])
+    model = _load(lstm_tree)
     network = build_network(model.dims)
-    serializers.load_npz(str(lstm_tree[0].model_dir / lstm.WEIGHTS_FILE), network)
+    serializers.load_npz(str(lstm_tree.model_dir / lstm.WEIGHTS_FILE), network)
     texts = [e.text for e in _examples(sample_split()["test"])] + ["", "@@@", "word " * 200]
     expected = _chainer_probabilities(network, model, texts)
     np.testing.assert_allclose(model.probabilities(texts), expected, atol=1e-6)  # batched, padded by length
@@ -166,7 +158,7 @@ def test_numpy_inference_matches_chainer_for_other_shapes(layers, bidirectional)
 
 
 def test_threads_predicting_at_once_each_get_their_own_texts_answer(lstm_tree):
-    model = _load(lstm_tree[0])
+    model = _load(lstm_tree)
     texts = [e.text for e in _examples(sample_split()["test"])][:64]
     expected = model.probabilities(texts)
     answers: dict[int, np.ndarray] = {}
@@ -224,7 +216,7 @@ def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupte
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed from checkpoint" in result.stdout
     assert "epoch 1/3: train:loss=" not in result.stdout  # epoch 1 was not trained again
-    _assert_same_weights(_weights(tree), _weights(lstm_tree[0]))
+    _assert_same_weights(_weights(tree), _weights(lstm_tree))
 
 
 def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(lstm_tree, tmp_path):
@@ -244,7 +236,7 @@ def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(ls
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed from checkpoint" in result.stdout
     assert "epoch 0 complete" in result.stdout  # mid-epoch 1
-    _assert_same_weights(_weights(tree), _weights(lstm_tree[0]))
+    _assert_same_weights(_weights(tree), _weights(lstm_tree))
 
 
 def test_pretraining_starts_the_embeddings_from_fasttext_word_vectors(tmp_path):
