@@ -56,10 +56,10 @@ from model.datasets import Example, filter_labels, read_path, stratified_split, 
 from model.evaluation import evaluate
 
 EMOTIONS = {"0": "negative", "1": "positive", "2": "positive", "3": "negative"}  # anger joy optimism sadness
-ACCOUNTS = job.REFERENCE_CHECKINS.with_name("accounts-test.txt")  # never trained on, unlike job.OWN_ACCOUNTS
-EMOTION_ACCOUNTS = job.REFERENCE_CHECKINS.with_name("emotions-test.txt")  # nor these: joy against six negative emotions
-CUSTOMERS = job.REFERENCE_CHECKINS.with_name("customers-test.txt")  # nor these: customers' tweets to companies
-SERVICES = job.REFERENCE_CHECKINS.with_name("services-test.txt")  # nor these: check-ins about a service
+ACCOUNTS = job.BUNDLED / "accounts-test.txt"  # never trained on, unlike job.OWN_ACCOUNTS
+EMOTION_ACCOUNTS = job.BUNDLED / "emotions-test.txt"  # nor these: joy against six negative emotions
+CUSTOMERS = job.BUNDLED / "customers-test.txt"  # nor these: customers' tweets to companies
+SERVICES = job.BUNDLED / "services-test.txt"  # nor these: check-ins about a service
 OUR_WRITING = (ACCOUNTS, EMOTION_ACCOUNTS, CUSTOMERS, SERVICES)  # the sets of our own writing measured here
 UNSEEN = {"tweeteval": "TweetEval emotion test", "polarity": "sentence polarity (20 %)"}  # --unseen: its test
 

@@ -28,6 +28,7 @@ import chainer.functions as F  # noqa: E402
 import chainer.links as L  # noqa: E402
 import numpy as np  # noqa: E402
 
+from container.sample import SAMPLE  # noqa: E402
 from model import lstm  # noqa: E402
 from model.context import TrainingContext  # noqa: E402
 from model.datasets import Example, filter_labels, read_path  # noqa: E402
@@ -35,7 +36,6 @@ from model.lstm.vocabulary import build_vocabulary, encode  # noqa: E402
 from model.preprocessing import clean_text  # noqa: E402
 
 SENTIMENT140 = ROOT.parent / "shared/data/sentiment140/training.110k.processed.noemoticon.csv"
-SAMPLE = ROOT / "data/sample/sentence_polarity.txt"
 
 
 def load_texts(count: int) -> tuple[list[Example], str]:

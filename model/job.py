@@ -26,7 +26,9 @@ from model.hyperparameters import Param, Spec
 
 EVALUATED_CHANNELS = ("validation", "test")
 # Check-in messages of our own writing: the product's domain, in every lexicon fit (model/combiner.py).
-REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" / "checkins.txt"
+# The data that ships with the code (data/sample/README.md): the sample, and what we wrote ourselves.
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "sample"
+REFERENCE_CHECKINS = BUNDLED / "checkins.txt"
 # First-person accounts of things that happened, of our own writing, trained on like VADER's words (below):
 # each good turn beside its bad twin ("passed my probation period" / "did not pass my probation period") and
 # everyday ones with no feeling. Tweets teach little of what happens to a person. The default job as
@@ -35,7 +37,7 @@ REFERENCE_CHECKINS = Path(__file__).resolve().parent.parent / "data" / "sample" 
 # no better than 3. Customers' accounts of what a company did (customers.txt, paired the same way), for the
 # check-ins about a train, a parcel or a plumber: of 106 such check-ins by another writer (services-test.txt),
 # 61.3 -> 68.9-69.8 % right (VADER 54.7 %); out-of-sample validation (tweets) 0.8663 -> 0.8624 (README).
-OWN_ACCOUNTS = (REFERENCE_CHECKINS.with_name("accounts.txt"), REFERENCE_CHECKINS.with_name("customers.txt"))
+OWN_ACCOUNTS = (BUNDLED / "accounts.txt", BUNDLED / "customers.txt")
 ACCOUNT_REPEATS = 3
 # The ensemble's other algorithm, trained with its defaults beside the job's: fastText's bag of words and the
 # LSTM's word order err differently (fastText + VADER 0.809 on validation, with the LSTM 0.823; the LSTM job's

@@ -24,11 +24,11 @@ choose_openblas_kernels()  # before NumPy loads, as `train` and `serve` do: test
 
 from support import AppClient  # noqa: E402
 
+from container.sample import SAMPLE  # noqa: E402
 from model.datasets import to_blazingtext_line  # noqa: E402
 from model.fasttext_model import zeroed_allocations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "data" / "sample" / "sentence_polarity.txt"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # Small and fast, still a real model: what most tests train.
 FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "quantize": "False",

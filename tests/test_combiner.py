@@ -9,10 +9,10 @@ import shutil
 import fasttext
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import SAMPLE
 from support import AppClient
 
-from model import combiner, fasttext_model, lexicon, predictor
+from model import combiner, fasttext_model, job, lexicon, predictor
 from model.artifact import model_files, read_manifest
 from model.combiner import CombinedPredictor
 from model.context import TrainingContext
@@ -20,7 +20,7 @@ from model.datasets import read_path
 from model.logistic import softmax
 from model.threshold import choose_threshold
 
-CHECKINS = read_path(ROOT / "data" / "sample" / "checkins.txt")[0]
+CHECKINS = read_path(job.REFERENCE_CHECKINS)[0]
 
 
 def test_a_trained_model_is_served_through_its_recorded_combination(fasttext_tree):
@@ -164,7 +164,7 @@ def test_neutral_validation_messages_teach_it_what_no_clear_feeling_is(fasttext_
 
 def test_our_check_ins_count_a_third_even_when_the_validation_channel_holds_them(fasttext_tree):
     base = fasttext_model.load(fasttext_tree.model_dir, read_manifest(fasttext_tree.model_dir))
-    snippets = read_path(ROOT / "data" / "sample" / "sentence_polarity.txt")[0][::20]
+    snippets = read_path(SAMPLE)[0][::20]
     apart = combiner.fit(base, snippets, CHECKINS, log=lambda line: None).combiner
     within = combiner.fit(base, snippets + CHECKINS, CHECKINS, log=lambda line: None).combiner
     assert within.weights == apart.weights
@@ -174,7 +174,7 @@ def test_our_check_ins_are_left_out_for_a_model_of_other_labels(tmp_path):
     """A model labelled "0"/"1" (as augmented manifests often are) must not learn neutral from
     our check-ins alone, nor drop their positive and negative rows."""
     relabelled = [e._replace(label={"positive": "1", "negative": "0"}[e.label])
-                  for e in read_path(ROOT / "data" / "sample" / "sentence_polarity.txt")[0]]
+                  for e in read_path(SAMPLE)[0]]
     validation = relabelled[::10]
     model = fasttext_model.train([e for i, e in enumerate(relabelled) if i % 10], validation,
                                  {**fasttext_model.SPEC.defaults(), "buckets": 100_000, "quantize": False},
