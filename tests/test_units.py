@@ -1,24 +1,15 @@
-"""Unit tests: cleaning, readers, split, hyperparameters, content types, environment."""
+"""Unit tests of the ML side: cleaning, the lexicon and our accounts, top-k, hyperparameters, evaluation."""
 
 from __future__ import annotations
 
-import json
-import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, bench_module, shared_data
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
+from conftest import SAMPLE, bench_module
 
-from container import content_types
-from container.environment import ConfigurationError, ServingSettings, TrainingEnvironment
-from container.formats import parse_custom_attributes
-from container.training import local_environment
 from model import job, lexicon
-from model.datasets import DataError, Example, read_path, stratified_split
+from model.datasets import read_path
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
 from model.predictor import Prediction, top_k
@@ -153,103 +144,6 @@ def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
         preprocessor({"name": "tweet", "version": 99})
 
 
-# --- readers ----------------------------------------------------------------
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return path
-
-
-def test_blazingtext_lines(tmp_path):
-    examples, report = read_path(write(tmp_path, "a.txt", "__label__positive good stuff\n\n__label__negative bad\n"))
-    assert examples == [Example("good stuff", "positive"), Example("bad", "negative")]
-    assert report.rows == 2
-
-
-def test_augmented_manifest_lines(tmp_path):
-    content = '{"source": "good", "label": 1}\n{"source": "bad", "label": 0}\n{"source": "x"}\n'
-    examples, report = read_path(write(tmp_path, "a.jsonl", content))
-    assert examples == [Example("good", "1"), Example("bad", "0")]
-    assert report.skipped == {"missing or unknown label": 1}
-
-
-def test_sentiment140_latin1_and_zipped(tmp_path):
-    rows = ('"0","1","Mon","NO_QUERY","u","caf\xe9 was bad"\n"4","2","Mon","NO_QUERY","u","great"\n'
-            '"2","3","Mon","NO_QUERY","u","meh"\n')
-    plain = write(tmp_path, "s140.csv", rows.encode("latin-1"))
-    examples, _ = read_path(plain)
-    assert examples == [Example("café was bad", "negative"), Example("great", "positive"), Example("meh", "neutral")]
-    with zipfile.ZipFile(tmp_path / "s140.zip", "w") as archive:
-        archive.write(plain, "training.csv")
-    assert read_path(tmp_path / "s140.zip")[0] == examples
-
-
-def test_one_latin1_line_in_a_utf8_file_spoils_only_that_line(tmp_path):
-    content = "__label__positive caf\u00e9 cr\u00e8me \U0001F600\n".encode() + b"__label__negative na\xefve\n"
-    examples, report = read_path(write(tmp_path, "a.txt", content))
-    assert examples == [Example("café crème 😀", "positive"), Example("naïve", "negative")]
-    assert report.cp1252_lines == 1
-
-
-def test_semeval_tsv_with_escapes(tmp_path):
-    content = "1\tpositive\tI\\u2019m happy\\u002c really\n2\tnegative\tsad\nbroken line\n"
-    examples, report = read_path(write(tmp_path, "a.txt", content))
-    assert examples == [Example("I’m happy, really", "positive"), Example("sad", "negative")]
-    assert report.skipped == {"not 3 tab-separated columns": 1}
-
-
-def test_label_text_csv_with_header_and_unquoted_commas(tmp_path):
-    examples, _ = read_path(write(tmp_path, "a.csv", "label,text\npositive,good, really good\nnegative,\"bad\"\n"))
-    assert examples == [Example("good, really good", "positive"), Example("bad", "negative")]
-
-
-def test_folder_of_mixed_formats_skips_hidden_files(tmp_path):
-    write(tmp_path, "a.txt", "__label__positive good\n")
-    write(tmp_path, "b.csv", "negative,bad\n")
-    write(tmp_path, ".hidden", "garbage\x00")
-    examples, report = read_path(tmp_path)
-    assert sorted(examples) == [Example("bad", "negative"), Example("good", "positive")]
-    assert len(report.files) == 2
-
-
-def test_mostly_malformed_file_is_rejected_naming_it(tmp_path):
-    path = write(tmp_path, "bad.txt", "__label__positive ok\n" + "__label__a __label__b x\n" * 3)
-    with pytest.raises(DataError, match=r"bad\.txt: 3 of 4 rows are unusable"):
-        read_path(path)
-
-
-def test_real_shared_data_reads():
-    _, report = read_path(shared_data("sentiment140/training.110k.processed.noemoticon.csv"))
-    assert report.rows == 110_119 and not report.skipped
-    assert report.labels == {"negative": 54_835, "positive": 55_284}
-    _, test_report = read_path(shared_data("sentiment140/testdata.manual.2009.06.14.csv"))
-    assert test_report.labels == {"negative": 177, "neutral": 139, "positive": 182}
-
-
-# --- split ------------------------------------------------------------------
-
-
-def test_stratified_split_keeps_proportions_and_is_seeded():
-    examples = [Example(f"p{i}", "positive") for i in range(700)] + [Example(f"n{i}", "negative") for i in range(300)]
-    train, validation, test = stratified_split(examples, (0.7, 0.15, 0.15), seed=3)
-    assert (len(train), len(validation), len(test)) == (700, 150, 150)
-    assert sum(e.label == "positive" for e in validation) == 105
-    assert {e.text for e in train + validation + test} == {e.text for e in examples}
-    assert stratified_split(examples, (0.7, 0.15, 0.15), seed=3)[1] == validation
-    assert stratified_split(examples, (0.7, 0.15, 0.15), seed=4)[1] != validation
-
-
-def test_prepare_command_writes_blazingtext_channels(tmp_path):
-    from model.prepare import prepare
-
-    written = prepare([SAMPLE], tmp_path, train_fraction=0.8, seed=1, log=lambda _: None)
-    assert written["train"] == pytest.approx(0.8 * sum(written.values()), abs=2)
-    first = (tmp_path / "train/train.txt").read_text().splitlines()[0]
-    assert first.startswith("__label__") and first == first.lower()
-
-
 # --- hyperparameters ----------------------------------------------------------
 
 SPEC = Spec(Param("epochs", int, 5, "", 1, 100), Param("early_stopping", bool, False, ""),
@@ -309,99 +203,3 @@ def test_evaluate_and_metric_lines():
     assert metrics["per_label"]["n"]["precision"] == pytest.approx(2 / 3)
     assert metrics["per_label"]["p"]["recall"] == 0.5
     assert metric_lines("validation", metrics)[0] == "validation:accuracy=0.7500"
-
-
-# --- content types and attributes -------------------------------------------------
-
-
-def test_content_type_aliases():
-    assert content_types.canonical("application/x-ndjson") == "application/jsonlines"
-    assert content_types.canonical("text/csv") == "text/csv"
-
-
-@pytest.mark.parametrize("accept, expected", [
-    (None, "application/json"),
-    ("", "application/json"),
-    ("*/*", "application/json"),
-    ("text/csv", "text/csv"),
-    ("text/*", "text/csv"),
-    ("image/png, application/jsonlines;q=0.2", "application/jsonlines"),
-    ("text/csv;q=0.1, application/json", "application/json"),
-    ("image/png", None),
-    ("text/csv;q=0", None),
-    ("text/*, text/csv;q=0", None),  # the client refuses the only text type we write
-    ("application/x-ndjson", "application/jsonlines"),
-])
-def test_accept_negotiation(accept, expected):
-    assert content_types.negotiate(parse_accept_header(accept, MIMEAccept), "application/json") == expected
-
-
-def test_custom_attributes():
-    assert parse_custom_attributes("k=2; threshold=0.9,trace") == {"k": "2", "threshold": "0.9"}
-    assert parse_custom_attributes(None) == {}
-
-
-# --- environment ------------------------------------------------------------
-
-
-def test_training_environment_defaults_to_opt_ml_layout(tmp_path):
-    config = tmp_path / "input/config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps({"epochs": "3"}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "File"},
-                                                             "validation": {"TrainingInputMode": "File"}}))
-    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
-    env = TrainingEnvironment.from_env({"SM_INPUT_CONFIG_DIR": str(config),
-                                        "SM_INPUT_DATA_DIR": str(tmp_path / "input/data"), "SM_HP_SEED": "4"})
-    assert env.hyperparameters == {"epochs": "3", "seed": "4"}
-    assert env.channels == {"train": tmp_path / "input/data/train", "validation": tmp_path / "input/data/validation"}
-    assert env.model_dir == Path("/opt/ml/model")
-    assert env.output_dir == Path("/opt/ml/output")
-    assert env.checkpoint_dir == Path("/opt/ml/checkpoints")
-    assert (env.current_host, env.hosts) == ("algo-2", ["algo-1", "algo-2"])
-
-
-def test_training_environment_from_sm_variables(tmp_path):
-    env = TrainingEnvironment.from_env({
-        "SM_HPS": json.dumps({"epochs": "2"}), "SM_CHANNELS": '["train"]', "SM_CHANNEL_TRAIN": "/data/t",
-        "SM_MODEL_DIR": "/m", "SM_OUTPUT_DIR": "/o", "SM_CHECKPOINT_DIR": "/c", "SM_NUM_CPUS": "8",
-        "SM_INPUT_CONFIG_DIR": str(tmp_path)})
-    assert env.hyperparameters == {"epochs": "2"}
-    assert env.channels == {"train": Path("/data/t")}
-    assert (env.model_dir, env.output_data_dir, env.checkpoint_dir, env.num_cpus) == (
-        Path("/m"), Path("/o/data"), Path("/c"), 8)
-
-
-def test_local_flags_keep_every_path_under_the_folders_given_and_leave_os_environ_alone(tmp_path):
-    before = dict(os.environ)
-    env = TrainingEnvironment.from_env(local_environment(
-        ["--model-dir", str(tmp_path / "out/model"), "-p", "epochs=2", "--train", str(tmp_path)], {}))
-    assert (env.model_dir, env.output_dir, env.checkpoint_dir) == (
-        tmp_path / "out/model", tmp_path / "out/output", tmp_path / "out/output/checkpoints")
-    assert env.hyperparameters == {"epochs": "2"} and env.channels == {"train": tmp_path}
-    given = local_environment(["--output-dir", str(tmp_path / "o"), "--checkpoint-dir", str(tmp_path / "c")], {})
-    assert (given["SM_OUTPUT_DATA_DIR"], given["SM_CHECKPOINT_DIR"]) == (str(tmp_path / "o/data"), str(tmp_path / "c"))
-    assert dict(os.environ) == before
-
-
-def test_serving_settings():
-    settings = ServingSettings.from_env({})
-    assert (settings.port, settings.timeout, settings.max_payload_bytes) == (8080, 60, 6_291_456)
-    assert settings.log_level == "INFO"
-    batch = ServingSettings.from_env({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50",
-                                      "SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_CONTAINER_LOG_LEVEL": "30",
-                                      "SAGEMAKER_MODEL_SERVER_WORKERS": "4"})
-    assert (batch.port, batch.timeout, batch.max_payload_bytes, batch.log_level) == (9000, 600, 50 << 20, "WARNING")
-    assert batch.max_concurrent_transforms == 2  # 2 x 50 MB <= 100
-
-
-@pytest.mark.parametrize("env, says", [
-    ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT"),
-    ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "500"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
-    ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "60", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "2"}, "exceeds"),
-    ({"SAGEMAKER_CONTAINER_LOG_LEVEL": "LOUD"}, "SAGEMAKER_CONTAINER_LOG_LEVEL"),
-    ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "SAGEMAKER_BATCH_STRATEGY"),
-])
-def test_invalid_serving_settings_name_the_variable(env, says):
-    with pytest.raises(ConfigurationError, match=says):
-        ServingSettings.from_env(env)
