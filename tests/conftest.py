@@ -5,30 +5,25 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import requests
 
 from model.threads import choose_openblas_kernels
 
 choose_openblas_kernels()  # before NumPy loads, as `train` and `serve` do: tests run the arithmetic the image runs
 
-from support import AppClient  # noqa: E402
+from support import ROOT, AppClient, Server  # noqa: E402
 
 from container.sample import SAMPLE  # noqa: E402
 from model.datasets import to_blazingtext_line  # noqa: E402
 from model.fasttext_model import zeroed_allocations  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # Small and fast, still a real model: what most tests train.
 FAST_FASTTEXT = {"buckets": "100000", "epochs": "10", "learning_rate": "0.3", "quantize": "False",
@@ -60,12 +55,6 @@ def bench_module(name: str) -> ModuleType:
     if str(ROOT / "bench") not in sys.path:
         sys.path.insert(0, str(ROOT / "bench"))
     return importlib.import_module(name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -247,63 +236,6 @@ def server(request) -> AppClient:
     AppClient): nothing in container/ knows which algorithm it serves."""
     tree = request.getfixturevalue("fasttext_tree" if request.param == "blazingtext" else "lstm_tree")
     return AppClient(tree.model_dir)
-
-
-class Server:
-    """`serve` as a real subprocess on a free loopback port."""
-
-    def __init__(self, model_dir: Path, log_path: Path, extra_env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(self.port),
-               "SENTIMENT_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "2", **(extra_env or {})}
-        self.log_file = log_path.open("w")
-        self.started = time.monotonic()
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "serve")], env=env, stdout=self.log_file,
-                                        stderr=subprocess.STDOUT, cwd=log_path.parent)
-
-    def wait_healthy(self, timeout: float = 60) -> float:
-        """Seconds from start to the first /ping 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/ping", timeout=2).status_code == 200:
-                    return time.monotonic() - self.started
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"serve not healthy after {timeout} s:\n{self.log()}")
-
-    def log(self) -> str:
-        if not self.log_file.closed:
-            self.log_file.flush()
-        return self.log_path.read_text()
-
-    def post(self, body: bytes | str, content_type: str | None = "application/json", accept: str | None = None,
-             attributes: str | None = None) -> requests.Response:
-        headers = {}
-        if content_type is not None:
-            headers["Content-Type"] = content_type
-        if accept is not None:
-            headers["Accept"] = accept
-        if attributes is not None:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
-        data = body.encode() if isinstance(body, str) else body
-        return requests.post(self.url + "/invocations", data=data, headers=headers, timeout=30)
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log_file.close()
-        return self.process.returncode
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from container.environment import ServingSettings
 from container.handler import CUSTOM_ATTRIBUTES, Handler
 from container.server import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 0.05) -> bool:
@@ -29,13 +35,17 @@ def wait_until(condition: Callable[[], bool], seconds: float, interval: float = 
         time.sleep(interval)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
 def moto_server(monkeypatch, ready: Callable[[], bool]) -> Iterator[str]:
     """moto's local AWS server on a free loopback port, with boto3 pointed at it (AWS_ENDPOINT_URL,
     fake credentials) until the test ends; waits for `ready()` (a first call that succeeds), yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,3 +108,60 @@ class AppClient:
     def get(self, path: str) -> Reply:
         response = self.client.get(path)
         return Reply(response.status_code, response.headers, response.data)
+
+
+class Server:
+    """`serve` as a real subprocess on a free loopback port."""
+
+    def __init__(self, model_dir: Path, log_path: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(self.port),
+               "SENTIMENT_BIND_HOST": "127.0.0.1", "SAGEMAKER_MODEL_SERVER_WORKERS": "2", **(extra_env or {})}
+        self.log_file = log_path.open("w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "serve")], env=env, stdout=self.log_file,
+                                        stderr=subprocess.STDOUT, cwd=log_path.parent)
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Seconds from start to the first /ping 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/ping", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"serve not healthy after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        if not self.log_file.closed:
+            self.log_file.flush()
+        return self.log_path.read_text()
+
+    def post(self, body: bytes | str, content_type: str | None = "application/json", accept: str | None = None,
+             attributes: str | None = None) -> requests.Response:
+        headers = {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
+        if attributes is not None:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+        data = body.encode() if isinstance(body, str) else body
+        return requests.post(self.url + "/invocations", data=data, headers=headers, timeout=30)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+        return self.process.returncode

@@ -11,7 +11,8 @@ import time
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, FAST_LSTM, ROOT, OptMl, free_port, sample_split
+from conftest import FAST_FASTTEXT, FAST_LSTM, ROOT, OptMl, sample_split
+from support import free_port
 
 pytestmark = pytest.mark.docker
 IMAGE = "sentiment-sagemaker:test"

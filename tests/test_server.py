@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Server, sample_split
+from conftest import sample_split
 from hostile import CASES
-from support import wait_until
+from support import Server, wait_until
 
 POSITIVE = "a wonderful , moving and funny film"
 NEGATIVE = "a dull , tedious and boring mess"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, ROOT, free_port, sample_split
-from support import wait_until
+from conftest import FAST_FASTTEXT, ROOT, sample_split
+from support import free_port, wait_until
 
 from model import predictor
 from model.threshold import choose_threshold, coverage
