@@ -184,12 +184,19 @@ def default_job(request, tmp_path_factory) -> Iterator[tuple[OptMl, Training] | 
         training.process.wait()
 
 
-def _trained(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = None,
-             channels: dict[str, list[str]] | None = None) -> OptMl:
-    tree = OptMl(tmp_path_factory.mktemp("trained") / "opt/ml")
+def sample_tree(root: Path, hyperparameters: dict, channels: dict[str, list[str]] | None = None) -> OptMl:
+    """An /opt/ml tree under `root` with these hyperparameters and channels (the sample's split by default)."""
+    tree = OptMl(root / "opt/ml")
     tree.hyperparameters(hyperparameters)
     for name, lines in (channels or sample_split()).items():
         tree.channel(name, lines)
+    return tree
+
+
+def trained_tree(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = None,
+                 channels: dict[str, list[str]] | None = None) -> OptMl:
+    """A sample_tree in a fresh folder, trained by `train` (which must succeed)."""
+    tree = sample_tree(tmp_path_factory.mktemp("trained"), hyperparameters, channels)
     result = tree.train(extra_env)
     assert result.returncode == 0, result.stdout + result.stderr
     return tree
@@ -199,7 +206,7 @@ def _trained(tmp_path_factory, hyperparameters: dict, extra_env: dict | None = N
 def fasttext_tree(tmp_path_factory) -> OptMl:
     """A fastText model trained by `train` on the bundled sample, on one thread: the same model
     every run (fastText is reproducible only so), which tests that pick texts by its verdicts need."""
-    return _trained(tmp_path_factory, FAST_FASTTEXT, {"SM_NUM_CPUS": "1"})
+    return trained_tree(tmp_path_factory, FAST_FASTTEXT, {"SM_NUM_CPUS": "1"})
 
 
 def _with_hand_labelled() -> dict[str, list[str]]:
@@ -215,19 +222,19 @@ def ensemble_tree(tmp_path_factory) -> OptMl:
     """A fastText model, an LSTM (its defaults), a fastText model of the hand_labelled channel and the
     sentence encoder's regression on it, weighed together with the lexicon, trained by `train` on the
     bundled sample."""
-    return _trained(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=_with_hand_labelled())
+    return trained_tree(tmp_path_factory, {**FAST_FASTTEXT, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
 def lstm_ensemble_tree(tmp_path_factory) -> OptMl:
     """As `ensemble_tree`, with the LSTM as the job's algorithm: fastText (its defaults) is the member beside it."""
-    return _trained(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=_with_hand_labelled())
+    return trained_tree(tmp_path_factory, {**FAST_LSTM, "ensemble": "true"}, channels=_with_hand_labelled())
 
 
 @pytest.fixture(scope="session")
 def lstm_tree(tmp_path_factory) -> OptMl:
     """An LSTM trained by `train` on the bundled sample."""
-    return _trained(tmp_path_factory, FAST_LSTM)
+    return trained_tree(tmp_path_factory, FAST_LSTM)
 
 
 @pytest.fixture(scope="module", params=["blazingtext", "lstm"])

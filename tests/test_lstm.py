@@ -17,7 +17,7 @@ import chainer.functions as F
 import numpy as np
 import pytest
 from chainer import serializers
-from conftest import FAST_LSTM, JOB_KEYS, ROOT, OptMl, sample_split
+from conftest import FAST_LSTM, JOB_KEYS, ROOT, OptMl, sample_split, sample_tree, trained_tree
 
 from model import lstm, predictor
 from model.artifact import read_manifest
@@ -31,15 +31,6 @@ from model.preprocessing import PREPROCESSING, clean_text
 
 def _examples(lines: list[str]) -> list[Example]:
     return [Example(line.split(" ", 1)[1], line.split(" ", 1)[0].removeprefix("__label__")) for line in lines]
-
-
-def _tree(root: Path, hyperparameters: dict, channels: tuple[str, ...] = ("train", "validation", "test")) -> OptMl:
-    tree = OptMl(root / "opt/ml")
-    tree.hyperparameters(hyperparameters)
-    split = sample_split()
-    for name in channels:
-        tree.channel(name, split[name])
-    return tree
 
 
 def _start(tree: OptMl, log: Path) -> subprocess.Popen:
@@ -73,18 +64,17 @@ def _assert_same_weights(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> 
 
 
 def test_trains_writes_model_and_manifest_and_predicts(lstm_tree):
-    tree = lstm_tree  # conftest's: FAST_LSTM on the sample's split, as _tree gives it (the tests below compare)
-    manifest = json.loads((tree.model_dir / "manifest.json").read_text())
+    manifest = json.loads((lstm_tree.model_dir / "manifest.json").read_text())
     assert manifest["algorithm"] == "lstm"
     assert manifest["labels"] == ["negative", "positive"]
     assert manifest["preprocessing"] == {"name": "tweet", "version": 5}
     assert manifest["network"]["hidden_dim"] == 32
     assert manifest["hyperparameters"]["bidirectional"] is True
-    assert (tree.model_dir / manifest["weights_file"]).exists()
-    assert len(json.loads((tree.model_dir / manifest["vocab_file"]).read_text())) == manifest["network"]["n_vocab"]
-    metrics = json.loads((tree.output_dir / "data/metrics.json").read_text())
+    assert (lstm_tree.model_dir / manifest["weights_file"]).exists()
+    assert len(json.loads((lstm_tree.model_dir / manifest["vocab_file"]).read_text())) == manifest["network"]["n_vocab"]
+    metrics = json.loads((lstm_tree.output_dir / "data/metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.65, metrics["test"]["accuracy"]
-    log = tree.training_log
+    log = lstm_tree.training_log
     lines = log.splitlines()
     for epoch in (1, 2, 3):
         assert any(line.startswith(f"epoch {epoch}/3: train:loss=") for line in lines), log
@@ -212,14 +202,11 @@ CHECKPOINTED = {**FAST_LSTM, "lexicon": "false"}
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> OptMl:
     """A CHECKPOINTED job run to its end, which interrupted ones must end as."""
-    tree = _tree(tmp_path_factory.mktemp("uninterrupted"), CHECKPOINTED)
-    result = tree.train()
-    assert result.returncode == 0, result.stdout + result.stderr
-    return tree
+    return trained_tree(tmp_path_factory, CHECKPOINTED)
 
 
 def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupted_run(uninterrupted, tmp_path):
-    tree = _tree(tmp_path, CHECKPOINTED)
+    tree = sample_tree(tmp_path, CHECKPOINTED)
     checkpoint = tree.root / "checkpoints" / lstm.CHECKPOINT_FILE
     process = _start(tree, tmp_path / "first.log")
     _wait_for(checkpoint.exists, process)
@@ -233,11 +220,11 @@ def test_killed_job_resumes_from_its_last_checkpoint_and_ends_as_an_uninterrupte
 
 
 def test_sigterm_checkpoints_the_epoch_in_progress_and_a_restart_completes_it(uninterrupted, tmp_path):
-    tree = _tree(tmp_path, CHECKPOINTED)
+    tree = sample_tree(tmp_path, CHECKPOINTED)
     log = tmp_path / "first.log"
     process = _start(tree, log)
     _wait_for(lambda: "lstm: " in log.read_text(), process)
-    time.sleep(0.3)  # into epoch 1 (~2.5 s on this machine), before or after its first minibatches
+    time.sleep(0.3)  # into epoch 1 (2.0 s on this machine), before or after its first minibatches
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM, log.read_text()
@@ -265,7 +252,7 @@ def test_pretraining_starts_the_embeddings_from_fasttext_word_vectors(tmp_path):
 
 
 def test_checkpoint_of_other_hyperparameters_is_not_resumed(tmp_path):
-    tree = _tree(tmp_path, {**CHECKPOINTED, "epochs": "1"}, channels=("train",))
+    tree = sample_tree(tmp_path, {**CHECKPOINTED, "epochs": "1"}, {"train": sample_split()["train"]})
     assert tree.train().returncode == 0
     assert (tree.root / "checkpoints" / lstm.CHECKPOINT_FILE).exists()
     tree.hyperparameters({**CHECKPOINTED, "epochs": "1", "seed": "7"})
@@ -277,7 +264,7 @@ def test_checkpoint_of_other_hyperparameters_is_not_resumed(tmp_path):
 
 
 def test_unwritable_checkpoint_dir_trains_without_checkpoints(tmp_path):
-    tree = _tree(tmp_path, {**CHECKPOINTED, "epochs": "1"}, channels=("train",))
+    tree = sample_tree(tmp_path, {**CHECKPOINTED, "epochs": "1"}, {"train": sample_split()["train"]})
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     result = tree.train(extra_env={"SM_CHECKPOINT_DIR": str(blocker / "checkpoints")})
