@@ -270,19 +270,3 @@ def test_unwritable_checkpoint_dir_trains_without_checkpoints(tmp_path):
     result = tree.train(extra_env={"SM_CHECKPOINT_DIR": str(blocker / "checkpoints")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "training without checkpoints" in result.stdout
-
-
-@pytest.mark.parametrize("hyperparameters, says", [
-    ({"hidden_dim": "0"}, "hidden_dim='0' is out of range"),
-    ({"dropout": "1.5"}, "dropout='1.5' is out of range"),
-    ({"bidirectional": "maybe"}, "bidirectional='maybe'"),
-    ({"batch_size": "lots"}, "batch_size='lots' is not a valid int"),
-    ({"hidden": "64"}, "unknown hyperparameter 'hidden'"),
-])
-def test_bad_lstm_hyperparameters_fail_the_job_naming_them(opt_ml, hyperparameters, says):
-    opt_ml.hyperparameters({"algorithm": "lstm", **hyperparameters})
-    opt_ml.channel("train", sample_split()["train"][:100] + sample_split()["train"][-100:])
-    result = opt_ml.train()
-    assert result.returncode != 0
-    assert says in opt_ml.failure
-    assert says in result.stderr

@@ -24,6 +24,11 @@ from conftest import FAST_FASTTEXT, sample_split
     ({"max_unrecognized": "NaN"}, "max_unrecognized='NaN' is not a valid float"),
     ({"algorithm": "lstm", "dropout": "nan"}, "dropout='nan' is not a valid float"),
     ({"algorithm": "lstm", "grad_clip": "inf"}, "grad_clip='inf' is not a valid float"),
+    ({"algorithm": "lstm", "hidden_dim": "0"}, "hidden_dim='0' is out of range"),
+    ({"algorithm": "lstm", "dropout": "1.5"}, "dropout='1.5' is out of range"),
+    ({"algorithm": "lstm", "bidirectional": "maybe"}, "bidirectional='maybe'"),
+    ({"algorithm": "lstm", "batch_size": "lots"}, "batch_size='lots' is not a valid int"),
+    ({"algorithm": "lstm", "hidden": "64"}, "unknown hyperparameter 'hidden'"),
 ])
 def test_bad_hyperparameters_fail_the_job_naming_them(opt_ml, hyperparameters, says):
     opt_ml.hyperparameters(hyperparameters)
