@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, FAST_LSTM, ROOT, OptMl, sample_split
+from conftest import FAST_FASTTEXT, FAST_LSTM, ROOT, OptMl, sample_split, sample_tree
 from support import free_port
 
 pytestmark = pytest.mark.docker
@@ -48,10 +48,8 @@ def docker_run(image: str, tree: OptMl, *args: str, timeout: float = 600) -> sub
 @pytest.fixture(scope="session", params=["blazingtext", "lstm"])
 def container_model(request, image, tmp_path_factory) -> OptMl:
     """A model trained by `docker run IMAGE train`, for each algorithm."""
-    tree = OptMl(tmp_path_factory.mktemp("docker") / "opt/ml")
-    tree.hyperparameters(FAST_FASTTEXT if request.param == "blazingtext" else FAST_LSTM)
-    for name, lines in sample_split().items():
-        tree.channel(name, lines)
+    hyperparameters = FAST_FASTTEXT if request.param == "blazingtext" else FAST_LSTM
+    tree = sample_tree(tmp_path_factory.mktemp("docker"), hyperparameters)
     result = docker_run(image, tree, "train")
     assert result.returncode == 0, result.stdout + result.stderr
     subprocess.run(["chmod", "-R", "a+rX", str(tree.root)], check=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, ROOT, sample_split
+from conftest import FAST_FASTTEXT, ROOT, sample_split, sample_tree
 from support import free_port, wait_until
 
 from model import predictor
@@ -48,12 +48,7 @@ def test_threshold_ties_accept_equal_confidences():
 @pytest.fixture(scope="module")
 def calibrated_tree(tmp_path_factory):
     """fastText on the sample with a validation channel, so a threshold is chosen."""
-    from conftest import OptMl
-
-    tree = OptMl(tmp_path_factory.mktemp("calibrated") / "opt/ml")
-    tree.hyperparameters({**FAST_FASTTEXT, "max_unrecognized": "0.3"})
-    for name, lines in sample_split().items():
-        tree.channel(name, lines)
+    tree = sample_tree(tmp_path_factory.mktemp("calibrated"), {**FAST_FASTTEXT, "max_unrecognized": "0.3"})
     result = tree.train()
     assert result.returncode == 0, result.stderr
     return tree, result.stdout
