@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import FAST_FASTTEXT, ROOT, sample_split, sample_tree
+from conftest import FAST_FASTTEXT, ROOT, sample_split, trained_tree
 from support import free_port, wait_until
 
 from model import predictor
@@ -48,14 +48,12 @@ def test_threshold_ties_accept_equal_confidences():
 @pytest.fixture(scope="module")
 def calibrated_tree(tmp_path_factory):
     """fastText on the sample with a validation channel, so a threshold is chosen."""
-    tree = sample_tree(tmp_path_factory.mktemp("calibrated"), {**FAST_FASTTEXT, "max_unrecognized": "0.3"})
-    result = tree.train()
-    assert result.returncode == 0, result.stderr
-    return tree, result.stdout
+    return trained_tree(tmp_path_factory, {**FAST_FASTTEXT, "max_unrecognized": "0.3"})
 
 
 def test_training_records_the_threshold_and_reports_coverage(calibrated_tree):
-    tree, stdout = calibrated_tree
+    tree = calibrated_tree
+    stdout = tree.training_log
     manifest = json.loads((tree.model_dir / "manifest.json").read_text())
     chosen = manifest["threshold"]
     assert 0.5 < chosen["value"] < 1
@@ -80,7 +78,7 @@ def assert_verdicts_follow(answers: list[dict], threshold: float) -> None:
 
 
 def test_threshold_precedence_request_over_environment_over_manifest(calibrated_tree, start_server):
-    tree, _ = calibrated_tree
+    tree = calibrated_tree
     recorded = json.loads((tree.model_dir / "manifest.json").read_text())["threshold"]["value"]
     texts = AMBIGUOUS + CLEAR
     server = start_server(tree.model_dir)
@@ -107,7 +105,7 @@ def captured_lines(folder: Path) -> list[dict]:
 
 def test_capture_under_concurrent_load_through_two_workers_loses_and_tears_nothing(calibrated_tree, start_server,
                                                                                    tmp_path):
-    tree, _ = calibrated_tree
+    tree = calibrated_tree
     capture = tmp_path / "captures"
     server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(capture), "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
                                            "SENTIMENT_CAPTURE_MAX_BYTES": "2000", "SENTIMENT_THRESHOLD": "0.8"})
@@ -156,7 +154,7 @@ def test_capture_under_concurrent_load_through_two_workers_loses_and_tears_nothi
 
 
 def test_a_store_that_is_down_never_fails_a_request(calibrated_tree, start_server, tmp_path):
-    tree, _ = calibrated_tree
+    tree = calibrated_tree
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the capture folder should be")
     server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(blocker / "captures"),
@@ -177,7 +175,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 def test_a_request_threshold_changes_its_answers_but_not_what_is_captured(calibrated_tree, start_server, tmp_path):
-    tree, _ = calibrated_tree
+    tree = calibrated_tree
     capture = tmp_path / "captures"
     server = start_server(tree.model_dir, {"SENTIMENT_CAPTURE_URI": str(capture), "SENTIMENT_THRESHOLD": "0"})
     answers = verdicts(server, AMBIGUOUS * 10, "threshold=1")
@@ -201,7 +199,7 @@ def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_p
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="captures")
-        tree, _ = calibrated_tree
+        tree = calibrated_tree
         server = start_server(tree.model_dir, {**aws, "SENTIMENT_CAPTURE_URI": "s3://captures/unrecognized/v1",
                                                "TMPDIR": str(tmp_path), "SENTIMENT_THRESHOLD": "1"})
         answers = verdicts(server, AMBIGUOUS)
@@ -218,7 +216,7 @@ def test_capture_to_s3_on_a_local_s3_server(calibrated_tree, start_server, tmp_p
 
 
 def test_retraining_with_feedback_flips_those_messages_and_compares_with_the_previous_model(calibrated_tree, tmp_path):
-    tree, _ = calibrated_tree
+    tree = calibrated_tree
     old = predictor.load(tree.model_dir)
     messages = ["my therapist session went okay i guess", "work was work", "had lunch with the team",
                 "the new schedule starts monday", "called my sister", "rain again", "long meeting today",
