@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from conftest import SAMPLE
+from threadpoolctl import threadpool_limits
 
 from model import encoder, encoder_member, predictor
 from model.context import TrainingContext
 from model.datasets import read_path
-from model.threads import limit_math_threads, math_threads
+from model.threads import math_threads
 
 
 def test_the_encoder_gives_the_published_vectors():
@@ -49,13 +50,10 @@ def test_requests_embedding_side_by_side_get_their_vectors_and_leave_blas_thread
     must come back to 2 afterwards, whichever ends first."""
     texts = [f"message {i}: {'a good day' if i % 2 else 'a bad night'} number {i}" for i in range(3 * encoder.BATCH)]
     alone = encoder.encoder().embed(texts)
-    try:
-        limit_math_threads(2)
+    with threadpool_limits(2):  # and back to this process's own setting after, for the tests that follow
         with ThreadPoolExecutor(2) as pool:
             both = list(pool.map(encoder.encoder().embed, [texts, texts[::-1]]))
         assert math_threads() == 2
-    finally:
-        limit_math_threads(1)
     np.testing.assert_allclose(both[0], alone, atol=1e-5)
     np.testing.assert_allclose(both[1], alone[::-1], atol=1e-5)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from model.threads import limit_math_threads
+from model.threads import limit_math_threads, math_threads
 
 AVX512 = "fpu sse2 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_fp16"
 
@@ -45,8 +45,9 @@ def test_a_coretype_already_set_is_kept(tmp_path):
 
 
 def test_limit_math_threads_sets_and_reports_numpys_blas():
+    before = math_threads()
     try:
         assert any(line.startswith("openblas") and line.endswith(": 1 thread") for line in limit_math_threads(1))
         assert any(line.endswith(": 2 threads") for line in limit_math_threads(2))
     finally:
-        limit_math_threads(1)
+        limit_math_threads(before)  # this process's own setting, for the tests that follow
