@@ -4,7 +4,7 @@ The combination of a model trained by `bench/compare.py --keep-model DIR` (on it
 refitted five times (model/combiner.py's `fit`), each on four fifths of the validation rows and
 the check-ins among them, and scored on the other fifth's positive/negative rows; then the same
 with each member of its ensemble left out. A member earns its place when leaving it out costs
-accuracy. The sentence encoder's member chose itself so: 0.8436 -> 0.8585 (README, "The ensemble").
+accuracy. The sentence encoder's member chose itself so: 0.8436 -> 0.8585 (docs/model.md, "The ensemble").
 
     python bench/compare.py --keep-model /tmp/default-model
     python bench/validation.py /tmp/default-model

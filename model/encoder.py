@@ -106,7 +106,7 @@ class SentenceEncoder:
         batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
         # The math threads spent on batches side by side, each product on one thread: NumPy's element-wise
         # steps run on one core whatever BLAS may use (with them in place, 1.6-1.8x the tokens a second on
-        # two threads: README, "The encoder's speed"). BLAS's limit is process-wide, so reading it and
+        # two threads: docs/model.md, "The encoder's speed"). BLAS's limit is process-wide, so reading it and
         # setting it (or restoring it) happen under a lock: two requests both reading 2 threads before
         # either set 1 would otherwise leave the worker on 1 for good.
         with _BLAS_LIMIT:

@@ -6,7 +6,7 @@ billion sentence pairs knows. Out-of-sample validation accuracy of the default j
 0.8436-0.8455 -> 0.8575-0.8585 with a logistic regression on the vectors, 0.8627-0.8647 with one
 hidden layer between, and with three such networks averaged 0.8643-0.8673 (mean 0.8662, four draws)
 against 0.8585-0.8660 (mean 0.8629, twelve seeds) for one: a network's seed and early-stopping split
-alone moved it that much (README, "The model"). Trained on the hand-labelled rows only: the encoder's
+alone moved it that much (docs/model.md). Trained on the hand-labelled rows only: the encoder's
 9 ms a text makes Sentiment140's hundred thousand too dear, and they gave less (0.8526 with 40,000
 of them beside, 0.8436 with those alone).
 """

@@ -36,7 +36,7 @@ REFERENCE_CHECKINS = BUNDLED / "checkins.txt"
 # (VADER 74.4 %), unrecognized 11-14 -> 2-5 %; the test sets unchanged within a run's spread; 10 times each
 # no better than 3. Customers' accounts of what a company did (customers.txt, paired the same way), for the
 # check-ins about a train, a parcel or a plumber: of 106 such check-ins by another writer (services-test.txt),
-# 61.3 -> 68.9-69.8 % right (VADER 54.7 %); out-of-sample validation (tweets) 0.8663 -> 0.8624 (README).
+# 61.3 -> 68.9-69.8 % right (VADER 54.7 %); out-of-sample validation (tweets) 0.8663 -> 0.8624 (docs/model.md).
 OWN_ACCOUNTS = (BUNDLED / "accounts.txt", BUNDLED / "customers.txt")
 ACCOUNT_REPEATS = 3
 # The ensemble's other algorithm, trained with its defaults beside the job's: fastText's bag of words and the

@@ -52,7 +52,7 @@ _SCOPE_ENDS = frozenset({"but", "however"})
 # "not bad at all" -> "not neg-bad at all", "doesn't make me happy" -> "doesn't neg-make me neg-happy",
 # "not very good" -> "not very neg-good". Marked, "neg-at" was a word of its own, learnt from the negative
 # tweets it occurs in ("can't sleep at all"), and the marks ran out before the word that mattered: the quick
-# 20,000-tweet job's "not bad at all" 0.55-0.60 -> 0.89. Its price, on the Sentiment140 test: README.
+# 20,000-tweet job's "not bad at all" 0.55-0.60 -> 0.89. Its price, on the Sentiment140 test: docs/model.md.
 _FUNCTION_WORDS = frozenset({
     "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
     "some", "any", "all", "each", "every", "much",
