@@ -28,11 +28,11 @@ from model.context import TrainingContext
 from model.datasets import Example
 from model.logistic import fold_standardisation, softmax, standardisation
 from model.predictor import Prediction, top_k
-from model.preprocessing import preprocessor
+from model.preprocessing import ENCODER_NAME, ENCODER_VERSION, preprocessor
 
 ALGORITHM = "minilm"
 HEAD_FILE = "minilm-head.npz"
-PREPROCESSING = {"name": "none", "version": 1}  # whitespace folded only: the encoder's tokenizer reads the rest
+PREPROCESSING = {"name": ENCODER_NAME, "version": ENCODER_VERSION}  # model/preprocessing.py's for_encoder
 # Tokens the encoder runs through a second on one core, a little below what bench/encoder_speed.py
 # measured on an earlier, faster machine (2,450-2,820, tweets and long texts alike; 2,190-3,225 on this
 # stop's slower one, after the encoder's speed-up): a serving worker's math runs
@@ -68,16 +68,16 @@ class Head(chainer.Chain):
 class EncoderMemberPredictor:
     """labels: the classes; mean, scale: (384,) standardisation of the sentence vectors; heads: each Head's
     arrays by name (hidden/W (hidden, 384), hidden/b, output/W (labels, hidden), output/b), whose
-    probabilities are averaged."""
+    probabilities are averaged; preprocessing: the cleaning its texts were given in training."""
 
     def __init__(self, labels: Sequence[str], mean: np.ndarray, scale: np.ndarray,
-                 heads: Sequence[dict[str, np.ndarray]]):
+                 heads: Sequence[dict[str, np.ndarray]], preprocessing: dict = PREPROCESSING):
         self.labels = list(labels)
         self.mean, self.scale, self.heads = mean, scale, list(heads)
         self._layers = [(*fold_standardisation(head["hidden/W"].T, head["hidden/b"], mean, scale),
                          head["output/W"].T, head["output/b"]) for head in self.heads]
-        self.manifest = {"algorithm": ALGORITHM, "preprocessing": PREPROCESSING, "encoder": encoder.NAME}
-        self.preprocess = preprocessor(PREPROCESSING)
+        self.manifest = {"algorithm": ALGORITHM, "preprocessing": preprocessing, "encoder": encoder.NAME}
+        self.preprocess = preprocessor(preprocessing)
         self.vocabulary: Sequence[str] = ()  # no words of its own: the base model's decide "nothing to go on"
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -200,4 +200,4 @@ def load(model_dir: Path, record: dict) -> EncoderMemberPredictor:
             raise ValueError(f"{record['head_file']} holds a regression on the sentence vectors, the head of an "
                              f"earlier image: {SERVE_OR_RETRAIN}")
         return EncoderMemberPredictor([str(label) for label in saved["labels"]], saved["mean"], saved["scale"],
-                                      [heads[number] for number in sorted(heads)])
+                                      [heads[number] for number in sorted(heads)], record["preprocessing"])

@@ -19,6 +19,7 @@ NAME = "tweet"
 VERSION = 5  # 5: "can't stop" marks only "stop"; 4: function words unmarked; 3: degree idioms unmarked;
 #             2: negation marked; 1: unmarked (each served)
 PREPROCESSING = {"name": NAME, "version": VERSION}
+ENCODER_NAME, ENCODER_VERSION = "tweet-encoder", 1  # for_encoder; the encoder member's before it: ("none", 1)
 
 URL_TOKEN = "<url>"
 USER_TOKEN = "<user>"
@@ -177,11 +178,25 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
+def for_encoder(text: str) -> str:
+    """What the sentence encoder reads (model/encoder_member.py): HTML entities decoded, URLs and
+    @mentions as `http` and `@user` (as TweetEval's tweets have them), whitespace folded; case,
+    punctuation, emoji and negations as written, for the encoder's own tokenizer. A handle's word
+    pieces ("@SushiGo": "@", "sushi", "##go") would be words of the sentence to it."""
+    text = html.unescape(text)
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(" http ", text)
+    if "@" in text:
+        text = _MENTION.sub(" @user ", text)
+    return normalize_whitespace(text)
+
+
 _PREPROCESSORS: dict[tuple[str, int], Callable[[str], str]] = {
     (NAME, VERSION): clean_text,
     **{(NAME, version): partial(_negations_marked, version=version) for version in (4, 3, 2)},
     (NAME, 1): _clean_text_unmarked,
     ("none", 1): normalize_whitespace,
+    (ENCODER_NAME, ENCODER_VERSION): for_encoder,
 }
 
 

@@ -65,10 +65,15 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     member = encoder_member.train(train, TrainingContext(tmp_path))
     answers = member.predict([e.text for e in held_out])
     assert np.mean([a.labels[0] == e.label for a, e in zip(answers, held_out)]) > 0.65  # 0.74; chance 0.5
-    record = member.save(tmp_path)
+    record = {**member.save(tmp_path), "preprocessing": member.manifest["preprocessing"]}  # as the combiner saves it
     loaded = predictor.member_algorithm(encoder_member.ALGORITHM).load(tmp_path, record)
     texts = ["I feel great today", "slept badly, dreading work", ""]
     np.testing.assert_array_equal(loaded.probabilities(texts), member.probabilities(texts))
+    # A member trained before handles were read as @user is served its texts as it was trained on them.
+    earlier = encoder_member.load(tmp_path, {**record, "preprocessing": {"name": "none", "version": 1}})
+    tweet = "@SushiGo refund on the spot, thank you"
+    assert (loaded.preprocess(tweet), earlier.preprocess(tweet)) == ("@user refund on the spot, thank you", tweet)
+    assert not np.array_equal(earlier.probabilities([tweet]), loaded.probabilities([tweet]))
     assert loaded.labels == member.labels == ["negative", "positive"]
     assert len(loaded.heads) == encoder_member.HEADS  # their probabilities averaged: no seed's lottery
     assert [a.labels[0] for a in loaded.predict(texts[:2])] == ["positive", "negative"]

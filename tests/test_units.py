@@ -13,7 +13,13 @@ from model.datasets import read_path
 from model.evaluation import evaluate, metric_lines
 from model.hyperparameters import HyperparameterError, Param, Spec, parse_bool, unquote
 from model.predictor import Prediction, top_k
-from model.preprocessing import clean_text, preprocessor, without_degree_negations, without_persistence_negations
+from model.preprocessing import (
+    clean_text,
+    for_encoder,
+    preprocessor,
+    without_degree_negations,
+    without_persistence_negations,
+)
 
 # --- cleaning ---------------------------------------------------------------
 
@@ -132,6 +138,17 @@ def test_top_k_orders_each_row_and_keeps_the_labels_order_on_ties():
                                                  Prediction(["a", "b"], [0.0, 0.0])]
     assert top_k(probs, ["a", "b", "c"], 99)[0].labels == ["b", "a", "c"]
     assert top_k(probs, ["a", "b", "c"], 0)[0].labels == ["b"]
+
+
+@pytest.mark.parametrize("raw, for_the_encoder", [
+    ("@SushiGo ordered 24 pieces, got 16 https://t.co/x &amp; no refund :(",
+     "@user ordered 24 pieces, got 16 http & no refund :("),
+    ("@user @user thanks!!!  See WWW.Example.com", "@user @user thanks!!! See http"),  # TweetEval's, as they are
+    ("I can't stop crying 😢", "I can't stop crying 😢"),  # case, negations, emoji as written
+    ("email me at a@b.com", "email me at a@b.com"),  # not a mention
+])
+def test_the_sentence_encoder_reads_links_and_handles_as_tokens_and_the_rest_as_written(raw, for_the_encoder):
+    assert for_encoder(raw) == for_the_encoder
 
 
 def test_preprocessor_lookup_serves_each_version_and_refuses_unknown_ones():
