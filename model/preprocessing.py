@@ -105,13 +105,8 @@ def _negations_marked(text: str, version: int) -> str:
 
 def _clean_text_unmarked(text: str) -> str:
     """Version 1 of clean_text: the same tokens, negations unmarked."""
-    text = html.unescape(text).translate(_APOSTROPHES)
-    # Each pattern only where its mark is (a few µs each, and a request often has none of them).
-    if "://" in text or "www." in text.lower():
-        text = _URL.sub(f" {URL_TOKEN} ", text)
-    if "@" in text:
-        text = _MENTION.sub(f" {USER_TOKEN} ", text)
-    if "#" in text:
+    text = _links_and_mentions(html.unescape(text).translate(_APOSTROPHES), URL_TOKEN, USER_TOKEN)
+    if "#" in text:  # each pattern only where its mark is (a few µs each; a request often has none)
         text = _HASHTAG.sub(r"\1", text)
     text = _ELONGATED.sub(r"\1\1", text)
     return " ".join(_TOKEN.findall(text)).lower()
@@ -183,12 +178,17 @@ def for_encoder(text: str) -> str:
     @mentions as `http` and `@user` (as TweetEval's tweets have them), whitespace folded; case,
     punctuation, emoji and negations as written, for the encoder's own tokenizer. A handle's word
     pieces ("@SushiGo": "@", "sushi", "##go") would be words of the sentence to it."""
-    text = html.unescape(text)
+    return normalize_whitespace(_links_and_mentions(html.unescape(text), "http", "@user"))
+
+
+def _links_and_mentions(text: str, link: str, mention: str) -> str:
+    """`text` with its URLs as `link` and its @mentions as `mention`, each pattern only where its mark is
+    (a few µs each, and a request often has none of them)."""
     if "://" in text or "www." in text.lower():
-        text = _URL.sub(" http ", text)
+        text = _URL.sub(f" {link} ", text)
     if "@" in text:
-        text = _MENTION.sub(" @user ", text)
-    return normalize_whitespace(text)
+        text = _MENTION.sub(f" {mention} ", text)
+    return text
 
 
 _PREPROCESSORS: dict[tuple[str, int], Callable[[str], str]] = {
