@@ -4,7 +4,8 @@ A retrain's figures move by a point or more, and most of that is the encoder mem
 networks, each early-stopped on a tenth of the texts, whose seeds and splits are one draw. For a model
 `bench/compare.py --keep-model DIR` kept, this retrains that head with each draw given (draw d: the
 networks of seeds d x HEADS, d x HEADS + 1, ...), on the same sentence vectors and rows as the job
-(model/encoder_member.py's `fit`), keeps every other member,
+(model/encoder_member.py's `fit`; the vectors of this code's cleaning, so on a model kept before the
+encoder's cleaning changed, the draws read the new one and the kept head its own), keeps every other member,
 refits the combination and chooses the threshold on validation as the job does, and prints per head:
 bench/validation.py's out-of-sample validation accuracy beside the Sentiment140 test's accuracy, its
 neutral and polar tweets unrecognized and the accuracy on the rest, and that accuracy with exactly
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common import DATA  # first: OpenBLAS's kernels as `train` has them, so draw 0 is the job's head
@@ -86,12 +87,16 @@ def main() -> int:
     rows = encoder_member.encoded_rows(channels["hand_labelled"]
                                        + job.own_accounts({e.label for c in channels.values() for e in c}))
     texts = list(dict.fromkeys(e.text for e in validation + references + sts))
-    text_vectors = encoder.encoder().embed([head.preprocess(text) for text in texts])
+    # The texts' vectors per cleaning: a head kept before the encoder's cleaning changed reads its own.
+    text_vectors: dict[Callable[[str], str], np.ndarray] = {}
     others = {name: Answered(member, texts) for name, member in members.items()}
     for draw in [None, *args.draws]:
         if draw is not None:
             head, _ = encoder_member.fit(*rows, first_seed=draw * encoder_member.HEADS)
-        ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors), texts)}
+        if head.preprocess not in text_vectors:
+            text_vectors[head.preprocess] = encoder.encoder().embed([head.preprocess(text) for text in texts])
+        ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors[head.preprocess]),
+                                                                 texts)}
         refitted = combiner.fit(model.base, validation, references, lambda _: None, ensemble)
         print(f"{'kept head' if draw is None else f'draw {draw}'}: out of sample "
               f"{out_of_sample(model.base, ensemble, validation, references):.4f}; "
