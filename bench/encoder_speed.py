@@ -1,5 +1,5 @@
-"""The sentence encoder's speed, in tokens a second: what model/encoder_member.py's
-TOKENS_PER_SECOND stands for (serving answers a request the encoder would take longer on
+"""The sentence encoders' speed, in tokens a second: what model/encoder.py's
+EncoderSpec.tokens_per_second stands for (serving answers a request the encoder would take longer on
 than its share of the timeout without it: model/combiner.py's `for_request`).
 
 Encodes real tweets (Sentiment140's, or the bundled sample's) and long texts (the sample's
@@ -20,7 +20,7 @@ from common import DATA
 
 from container.sample import SAMPLE
 from model.datasets import read_path
-from model.encoder import encoder
+from model.encoder import ENCODERS, encoder
 from model.threads import limit_math_threads
 
 
@@ -33,19 +33,21 @@ def main() -> int:
     tweets = [e.text for e in read_path(tweets_file)[0]] if tweets_file.exists() else sample
     random.Random(0).shuffle(tweets)
     sets = {"tweets": tweets[:args.texts], "long texts": [t for t in sample if len(t) >= 200][:args.texts // 4]}
-    model = encoder()
-    model.embed(sets["tweets"][:64])  # warm-up
-    for threads in (1, 2):
-        limit_math_threads(threads)
-        for name, texts in sets.items():
-            tokens = model.count_tokens(texts)
-            for _ in range(3):
-                started = time.perf_counter()
-                model.embed(texts)
-                seconds = time.perf_counter() - started
-                print(f"{threads} thread{'s' * (threads > 1)}, {len(texts):,} {name} ({tokens:,} tokens): "
-                      f"{seconds:.1f} s, {tokens / seconds:,.0f} tokens/s, {len(texts) / seconds:,.0f} messages/s",
-                      flush=True)
+    for spec in ENCODERS.values():  # side by side in one run: this machine's speed varies from run to run
+        model = encoder(spec.name)
+        model.embed(sets["tweets"][:64])  # warm-up
+        for threads in (1, 2):
+            limit_math_threads(threads)
+            for name, texts in sets.items():
+                tokens = model.count_tokens(texts)
+                for _ in range(3):
+                    started = time.perf_counter()
+                    model.embed(texts)
+                    seconds = time.perf_counter() - started
+                    print(f"{spec.name}, {threads} thread{'s' * (threads > 1)}, {len(texts):,} {name} "
+                          f"({tokens:,} tokens): "
+                          f"{seconds:.1f} s, {tokens / seconds:,.0f} tokens/s, {len(texts) / seconds:,.0f} messages/s",
+                          flush=True)
     return 0
 
 

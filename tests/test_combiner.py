@@ -89,9 +89,9 @@ def test_an_ensemble_records_its_members_and_serves_them_beside_a_plain_fasttext
     members = manifest["combiner"]["members"]
     assert [(m["name"], m["algorithm"], m["labels"]) for m in members] == [
         ("lstm", "lstm", ["negative", "positive"]), ("hand_labelled", "blazingtext", ["negative", "positive"]),
-        ("minilm", "minilm", ["negative", "positive"])]
+        ("encoder", "encoder", ["negative", "positive"])]
     # All five files are in model_version.
-    assert model_files(manifest) == ["hand_labelled.bin", "lstm.npz", "minilm-head.npz", "model.bin", "vocab.json"]
+    assert model_files(manifest) == ["encoder-head.npz", "hand_labelled.bin", "lstm.npz", "model.bin", "vocab.json"]
     # model.bin is still the plain fastText model that BlazingText and the CLI load, of every train row.
     plain = fasttext.load_model(str(ensemble_tree.model_dir / "model.bin"))
     hand = fasttext.load_model(str(ensemble_tree.model_dir / "hand_labelled.bin"))
@@ -116,9 +116,9 @@ def test_the_lstm_job_has_fasttext_beside_it_under_its_own_name_and_the_encoders
     assert manifest["algorithm"] == "lstm"
     assert [(m["name"], m["algorithm"], m["labels"]) for m in manifest["combiner"]["members"]] == [
         ("blazingtext", "blazingtext", ["negative", "positive"]),
-        ("hand_labelled", "blazingtext", ["negative", "positive"]), ("minilm", "minilm", ["negative", "positive"])]
+        ("hand_labelled", "blazingtext", ["negative", "positive"]), ("encoder", "encoder", ["negative", "positive"])]
     # No model.bin: a BlazingText user must not take an LSTM job's artifact for a fastText one.
-    assert model_files(manifest) == ["fasttext.bin", "hand_labelled.bin", "lstm.npz", "minilm-head.npz", "vocab.json"]
+    assert model_files(manifest) == ["encoder-head.npz", "fasttext.bin", "hand_labelled.bin", "lstm.npz", "vocab.json"]
     assert not (model_dir / "model.bin").exists()
     beside = fasttext.load_model(str(model_dir / "fasttext.bin"))
     assert sorted(beside.get_labels()) == ["__label__negative", "__label__positive"]

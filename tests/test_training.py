@@ -159,7 +159,7 @@ def test_an_encoder_asked_for_but_not_trained_says_why(opt_ml, ensemble, why):
     result = opt_ml.train()
     assert result.returncode == 0, result.stdout + result.stderr
     assert why in result.stdout
-    assert not (opt_ml.model_dir / "minilm-head.npz").exists()
+    assert not (opt_ml.model_dir / "encoder-head.npz").exists()
 
 
 def test_a_train_channel_too_small_to_hold_validation_out_still_trains(opt_ml):
