@@ -166,7 +166,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def default_job(request, tmp_path_factory) -> Iterator[tuple[OptMl, Training] | None]:
     """The default job (`{}` hyperparameters) on bench/compare.py's channels (all of ../shared/data but its
-    test sets; the README's figures are its model's) with a third of their hand-labelled rows: the sentence
+    test sets; the README's figures are its model's) with a sixth of their hand-labelled rows: the sentence
     encoder reads all of them in ~20 minutes on 2 cores, past CI's budget beside the other tests. `train`
     started in the background, at a lower priority than the other tests' processes, as the session starts.
     None when no selected test is marked slow or ../shared/data is missing."""
@@ -177,7 +177,7 @@ def default_job(request, tmp_path_factory) -> Iterator[tuple[OptMl, Training] | 
     tree = OptMl(tmp_path_factory.mktemp("default") / "opt/ml")
     tree.hyperparameters({})
     for name, examples in bench_module("compare").channels_and_tests()[0].items():
-        tree.channel(name, [to_blazingtext_line(e) for e in (examples[::3] if name == "hand_labelled" else examples)])
+        tree.channel(name, [to_blazingtext_line(e) for e in (examples[::6] if name == "hand_labelled" else examples)])
     training = tree.start_training(niceness=10)
     yield tree, training
     if training.process.poll() is None:  # the session ended early (-x, Ctrl-C)

@@ -77,7 +77,7 @@ def test_a_quick_small_data_model_reads_obvious_checkins_right(small_data_model)
 def test_the_default_job_on_the_shared_data_reads_obvious_checkins_right(default_job):
     shared_data("sentiment140")
     tree, training = default_job
-    # Started with the session (conftest.py): ~12 minutes alone on 2 cores, more beside the other tests.
+    # Started with the session (conftest.py): ~10 minutes alone on 2 cores, more beside the other tests.
     result = training.wait(timeout=3000)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_obvious_messages(tree.model_dir)
