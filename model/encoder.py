@@ -114,13 +114,22 @@ class SentenceEncoder:
         # copied, so the archive's bytes are not kept beside them.
         self.w = {name: np.ascontiguousarray(t.T) if t.ndim == 2 and name.startswith("encoder.layer.") else t.copy()
                   for name, t in tensors.items()}
-        self.layers = 1 + max(int(name.split(".")[2]) for name in self.w if name.startswith("encoder.layer."))
+        layers = 1 + max(int(name.split(".")[2]) for name in self.w if name.startswith("encoder.layer."))
         self.heads = 12  # both encoders' attention heads
-        for layer in range(self.layers):  # query, key and value in one product: one larger call into BLAS
-            p, names = (f"encoder.layer.{layer}.attention.attn", "qkv") if spec.mpnet else \
-                (f"encoder.layer.{layer}.attention.self", _QKV)
+        # Each layer's (query-key-value, attention output, its norm) weights' names, as each architecture has them.
+        self.attention_names = [
+            (f"{p}.attention.attn", f"{p}.attention.attn.o", f"{p}.attention.LayerNorm") if spec.mpnet else
+            (f"{p}.attention.self", f"{p}.attention.output.dense", f"{p}.attention.output.LayerNorm")
+            for p in (f"encoder.layer.{layer}" for layer in range(layers))]
+        for qkv, _, _ in self.attention_names:  # query, key and value in one product: one larger call into BLAS
+            names = "qkv" if spec.mpnet else _QKV
             for part in ("weight", "bias"):
-                self.w[f"{p}.qkv.{part}"] = np.concatenate([self.w.pop(f"{p}.{n}.{part}") for n in names], axis=-1)
+                self.w[f"{qkv}.qkv.{part}"] = np.concatenate([self.w.pop(f"{qkv}.{n}.{part}") for n in names], axis=-1)
+        # MPNet's learnt attention bias for every pair of positions a batch can have, (1, heads, MAX, MAX): a
+        # batch takes its corner, not a lookup of its own.
+        self.position_bias = np.ascontiguousarray(
+            self.w["encoder.relative_attention_bias.weight"][relative_position_buckets(MAX_TOKENS)].transpose(2, 0, 1)
+        )[None] if spec.mpnet else None
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """The tokens embed() would run `texts` through (each text's at most MAX_TOKENS): its cost."""
@@ -182,8 +191,7 @@ class SentenceEncoder:
         added = (1.0 - mask[:, None, None, :]) * np.float32(-1e9)
         if self.spec.mpnet:  # positions count from the padding index 1 on, as MPNet was trained
             x += self.w["embeddings.position_embeddings.weight"][(np.cumsum(mask, 1) * mask).astype(np.int64) + 1]
-            buckets = relative_position_buckets(width)
-            added = added + self.w["encoder.relative_attention_bias.weight"][buckets].transpose(2, 0, 1)[None]
+            added = added + self.position_bias[:, :, :width, :width]
         else:
             x += self.w["embeddings.position_embeddings.weight"][:width]
             x += self.w["embeddings.token_type_embeddings.weight"][0]
@@ -195,11 +203,8 @@ class SentenceEncoder:
         dim, heads = self.spec.dim, self.heads
         x, added = self._embeddings(ids, mask)
         head = dim // heads
-        for layer in range(self.layers):
+        for layer, (attention, out, norm) in enumerate(self.attention_names):
             p = f"encoder.layer.{layer}"
-            attention, out, norm = (f"{p}.attention.attn", f"{p}.attention.attn.o", f"{p}.attention.LayerNorm") \
-                if self.spec.mpnet else \
-                (f"{p}.attention.self", f"{p}.attention.output.dense", f"{p}.attention.output.LayerNorm")
             # (batch, heads, width, head) made contiguous: NumPy's stacked matmul calls BLAS only on such
             q, k, v = (np.ascontiguousarray(part) for part in self._linear(x, f"{attention}.qkv")
                        .reshape(batch, width, 3, heads, head).transpose(2, 0, 3, 1, 4))
