@@ -90,8 +90,9 @@ class EncoderMemberPredictor:
     def cleaned_probabilities(self, cleaned: Sequence[str]) -> np.ndarray:
         if not cleaned:
             return np.zeros((0, len(self.labels)))
-        found = {text: vector for text in dict.fromkeys(cleaned) if (vector := self._vectors.get(text)) is not None}
-        missing = [text for text in dict.fromkeys(cleaned) if text not in found]
+        unique, known = list(dict.fromkeys(cleaned)), self._vectors  # a dict only ever grows, or is replaced
+        found = {text: known[text] for text in unique if text in known}
+        missing = [text for text in unique if text not in found]
         if missing:
             found.update(zip(missing, encoder.encoder(self.encoder_name).embed(missing)))
             if len(self._vectors) + len(missing) > CACHED_TEXTS:

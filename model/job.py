@@ -68,7 +68,7 @@ SPEC = Spec(
     Param("encoder", bool, True, "ours: with the ensemble and its fastText model of the hand_labelled and "
           "feedback messages, also three small networks (one hidden layer each, averaged) on all-mpnet-base-v2's "
           "sentence vectors of them (model/encoder_member.py): the most accurate model, but ~60 ms a message to "
-          "serve on one core, ~30 to train on two; a request longer than it reads in its time is answered "
+          "serve on one core, ~37 to train on two; a request longer than it reads in its time is answered "
           "without it"),
     Param("validation_share", float, 0.1, "ours: with no validation channel, share of train held out "
           "for the lexicon weights and the threshold (0: none)", 0, 0.5),
